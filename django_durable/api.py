@@ -1,0 +1,233 @@
+"""The Python API: start, wait, run, signal, cancel, get and inspect executions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect as _inspect
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from django.utils import timezone
+
+from . import engine, store
+from .conf import durable_settings
+from .exceptions import (
+    ExecutionNotFound,
+    InvalidInput,
+    WaitTimeout,
+    WorkflowFailed,
+)
+from .models import FINAL_STATUSES, Signal, Status, StepResult, Timer, WorkflowExecution
+from .registry import WorkflowDefinition, register
+from .serialization import dumps, loads
+from .identity import new_owner_id
+
+NameOrFunction = str | Callable[..., Any]
+
+
+def start_workflow(name_or_fn: NameOrFunction, *, workflow_id: str | None = None, **inputs: Any) -> str:
+    """Start an execution of a workflow and return its id.
+
+    With ``workflow_id`` the start is idempotent: if an execution with that id exists, it is
+    left alone and its id is returned. Called inside ``transaction.atomic()``, the
+    execution becomes visible to workers when that transaction commits.
+    """
+    definition = register.get_workflow(name_or_fn)
+    data = _encode_inputs(definition, inputs)
+    if workflow_id is not None:
+        _check_execution_id(workflow_id)
+    execution_id, _created = store.create_execution(
+        definition.name, data, execution_id=workflow_id, timeout=definition.timeout
+    )
+    return execution_id
+
+
+def _encode_inputs(definition: WorkflowDefinition, inputs: dict[str, Any]) -> bytes:
+    try:
+        _inspect.signature(definition.fn).bind(None, **inputs)
+    except TypeError as exc:
+        raise InvalidInput(f"wrong inputs for workflow {definition.name!r}: {exc}") from None
+    return dumps(inputs, what=f"the input of workflow {definition.name!r}")
+
+
+def _check_execution_id(execution_id: object) -> None:
+    if not isinstance(execution_id, str) or not execution_id.strip() or len(execution_id) > 255:
+        raise InvalidInput("an execution id must be a non-empty string of at most 255 characters")
+
+
+def wait_workflow(execution_id: str, timeout: float | None = None) -> Any:
+    """Wait until the execution ends and return its result.
+
+    Raises :class:`~django_durable.exceptions.WorkflowFailed` if it ended without one
+    (failed, canceled, timed out) and :class:`~django_durable.exceptions.WaitTimeout` if
+    ``timeout`` seconds pass first. Waiting runs nothing: a worker must be running.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    pause = 0.01
+    while True:
+        row = _execution_row(execution_id)
+        if row.status in FINAL_STATUSES:
+            return _result_of(row)
+        if deadline is not None and time.monotonic() >= deadline:
+            raise WaitTimeout(execution_id, timeout, row.status)
+        remaining = None if deadline is None else deadline - time.monotonic()
+        time.sleep(pause if remaining is None else max(0.0, min(pause, remaining)))
+        pause = min(pause * 2, 0.5)
+
+
+def _result_of(row: WorkflowExecution) -> Any:
+    if row.status == Status.COMPLETED:
+        return loads(row.result)
+    message = row.error_message or row.cancel_reason
+    raise WorkflowFailed(row.id, row.status, row.error_type, message)
+
+
+def run_workflow(name_or_fn: NameOrFunction, **inputs: Any) -> Any:
+    """Start a workflow and run it to its end in this thread; return its result.
+
+    Meant for scripts and tests. Timers are waited for here (the thread sleeps); a signal
+    wait blocks until another process sends the signal. A running worker may take part.
+    """
+    definition = register.get_workflow(name_or_fn)
+    data = _encode_inputs(definition, inputs)
+    owner = new_owner_id()
+    lease_seconds = float(durable_settings.DURABLE_LEASE_SECONDS)
+    execution_id, _ = store.create_execution(
+        definition.name, data, timeout=definition.timeout, owner=owner,
+        lease_seconds=lease_seconds,
+    )
+    # The execution was created already claimed by us, so no worker can take it first.
+    claimed = _initial_claim(execution_id, owner)
+    while True:
+        engine.run_claimed(claimed)
+        row = _execution_row(execution_id)
+        if row.status in FINAL_STATUSES:
+            return _result_of(row)
+        claimed = None
+        while claimed is None:
+            row = _execution_row(execution_id)
+            if row.status in FINAL_STATUSES:
+                return _result_of(row)
+            if row.status == Status.SLEEPING or row.status == Status.WAITING:
+                due = (
+                    Timer.objects.filter(execution_id=execution_id)
+                    .order_by("due_at").values_list("due_at", flat=True).first()
+                )
+                if due is not None and due <= timezone.now():
+                    store.fire_due_timers(100, execution_id=execution_id)
+                    continue
+                pause = 0.2 if due is None else (due - timezone.now()).total_seconds()
+                time.sleep(max(0.0, min(pause, 0.2 if row.status == Status.WAITING else pause)))
+                continue
+            claimed = store.claim_one(execution_id, owner, lease_seconds)
+            if claimed is None:
+                time.sleep(0.05)  # a worker holds it: wait for that run to end
+
+
+def _initial_claim(execution_id: str, owner: str) -> store.ClaimedExecution:
+    row = WorkflowExecution.objects.get(pk=execution_id)
+    return store.ClaimedExecution(
+        store.Lease(execution_id, row.lease_epoch, owner), row.workflow_name, bytes(row.input),
+        row.deadline_at, row.retry_step_id, row.retry_attempts,
+    )
+
+
+def signal_workflow(execution_id: str, name: str, payload: Any = None) -> None:
+    """Send the signal ``name`` with ``payload`` to an execution, waking it if it waits."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInput("a signal name must be a non-empty string")
+    data = dumps(payload, what=f"the payload of signal {name!r}")
+    store.deliver_signal(execution_id, name, data)
+
+
+def cancel_workflow(execution_id: str, reason: str | None = None) -> None:
+    """Cancel a live execution. A step already running finishes, but nothing after it."""
+    store.cancel(execution_id, reason or "")
+
+
+@dataclass
+class StepInfo:
+    step_id: str
+    name: str
+    status: str
+    attempts: int
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    result: Any = None
+    error: dict | None = None
+
+
+@dataclass
+class ExecutionInfo:
+    id: str
+    workflow: str
+    status: str
+    input: dict
+    result: Any
+    error: dict | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    runs: int
+    steps: list[StepInfo] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def get_workflow(execution_id: str) -> ExecutionInfo:
+    """Return an execution's status, input, result, error and steps."""
+    row = _execution_row(execution_id)
+    steps = [
+        StepInfo(
+            step.step_id, step.name, step.status, step.attempts, step.started_at,
+            step.finished_at, loads(step.result),
+            _error(step.error_type, step.error_message, step.error_traceback),
+        )
+        for step in StepResult.objects.filter(execution_id=execution_id).order_by("id")
+    ]
+    error = _error(row.error_type, row.error_message, row.error_traceback)
+    if row.status == Status.CANCELED:
+        error = {"type": "canceled", "message": row.cancel_reason, "traceback": ""}
+    return ExecutionInfo(
+        id=row.id, workflow=row.workflow_name, status=row.status, input=loads(row.input),
+        result=loads(row.result), error=error, created_at=row.created_at,
+        updated_at=row.updated_at, started_at=row.started_at, finished_at=row.finished_at,
+        runs=row.runs, steps=steps,
+    )
+
+
+def inspect_workflow(execution_id: str, replay: bool = False) -> dict:
+    """Everything recorded about an execution (and, with ``replay``, a replay verdict)."""
+    info = get_workflow(execution_id)
+    report = info.as_dict()
+    report["timers"] = [
+        {"step_id": t.step_id, "kind": t.kind, "due_at": t.due_at}
+        for t in Timer.objects.filter(execution_id=execution_id).order_by("due_at")
+    ]
+    report["signals"] = [
+        {
+            "name": s.name, "payload": loads(s.payload), "sent_at": s.created_at,
+            "consumed_at": s.consumed_at, "consumed_by_step_id": s.consumed_by_step_id,
+        }
+        for s in Signal.objects.filter(execution_id=execution_id).order_by("id")
+    ]
+    if replay:
+        report["replay"] = engine.replay(execution_id).as_dict()
+    return report
+
+
+def _error(error_type: str, message: str, trace: str) -> dict | None:
+    if not error_type and not message:
+        return None
+    return {"type": error_type, "message": message, "traceback": trace}
+
+
+def _execution_row(execution_id: str) -> WorkflowExecution:
+    row = WorkflowExecution.objects.filter(pk=execution_id).first()
+    if row is None:
+        raise ExecutionNotFound(execution_id)
+    return row

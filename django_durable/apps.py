@@ -1,0 +1,17 @@
+from django.apps import AppConfig
+
+
+class DjangoDurableConfig(AppConfig):
+    name = "django_durable"
+    verbose_name = "Durable workflows"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.db.backends.signals import connection_created
+        from django.utils.module_loading import autodiscover_modules
+
+        from . import checks  # noqa: F401  (registers the system checks)
+        from .dialect import configure_connection
+
+        connection_created.connect(configure_connection, dispatch_uid="django_durable")
+        autodiscover_modules("durable_activities", "durable_workflows")

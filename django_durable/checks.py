@@ -1,0 +1,37 @@
+"""System checks: settings that would make the engine misbehave are reported at start-up."""
+
+from __future__ import annotations
+
+from django.core import checks
+
+from .conf import DEFAULTS, durable_settings
+
+_POSITIVE = [
+    "DURABLE_LEASE_SECONDS", "DURABLE_HEARTBEAT_SECONDS", "DURABLE_POLL_SECONDS",
+    "DURABLE_TIMER_POLL_SECONDS", "DURABLE_TIMER_BATCH_SIZE", "DURABLE_SQLITE_BUSY_TIMEOUT_MS",
+]
+
+
+@checks.register()
+def check_settings(app_configs=None, **kwargs):
+    errors = []
+    for name in _POSITIVE:
+        value = getattr(durable_settings, name)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+            errors.append(
+                checks.Error(
+                    f"{name} must be a positive number, not {value!r}",
+                    hint=f"Remove it to use the default ({DEFAULTS[name]!r}).",
+                    id="django_durable.E001",
+                )
+            )
+    lease, beat = durable_settings.DURABLE_LEASE_SECONDS, durable_settings.DURABLE_HEARTBEAT_SECONDS
+    if not errors and beat * 2 > lease:
+        errors.append(
+            checks.Error(
+                f"DURABLE_HEARTBEAT_SECONDS ({beat}) must be at most half of "
+                f"DURABLE_LEASE_SECONDS ({lease}), or leases expire under running workers",
+                id="django_durable.E002",
+            )
+        )
+    return errors

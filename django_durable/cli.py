@@ -1,0 +1,72 @@
+"""What the management commands share: parsing ``--input``, printing values as JSON."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import json
+import uuid
+from typing import Any
+
+from django.core.management.base import CommandError
+
+
+def parse_json(text: str | None, option: str = "--input", *, require_object: bool = True) -> Any:
+    """Parse a JSON option; raise a one-line ``CommandError`` when it is not what we need."""
+    if text is None:
+        return {} if require_object else None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CommandError(f"{option} is not valid JSON: {exc.msg} at position {exc.pos}")
+    if require_object and not isinstance(value, dict):
+        raise CommandError(
+            f"{option} must be a JSON object of keyword arguments, like '{{\"user_id\": 7}}', "
+            f"not a JSON {type(value).__name__}"
+        )
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, (decimal.Decimal, uuid.UUID)):
+        return str(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def to_json(value: Any, *, indent: int | None = None) -> str:
+    """JSON for printing: datetimes as ISO text, Decimal and UUID as strings, bytes base64."""
+    return json.dumps(value, default=_json_default, indent=indent, ensure_ascii=False)
+
+
+def one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
+
+
+def age(since: dt.datetime | None, now: dt.datetime) -> str:
+    """A short human age: 42s, 7m, 3h, 2d."""
+    if since is None:
+        return "-"
+    seconds = max(0, int((now - since).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    for row in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines)

@@ -1,0 +1,375 @@
+"""The ``ctx`` a workflow function receives: steps, activities, timers, signals.
+
+Each call derives a deterministic step id, looks it up in the results recorded by earlier
+runs (loaded once, when the run began) and either returns the recorded outcome or does the
+work and records it. In replay mode (``durable_inspect --replay``) nothing is executed and
+nothing is written: the first step that is not recorded stops the replay.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import random as _random
+import threading
+import traceback
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from django.db import DatabaseError
+from django.utils import timezone
+
+from . import store
+from .conf import durable_settings
+from .dialect import write_transaction
+from .exceptions import (
+    NonDeterminismError,
+    SerializationError,
+    StepFailed,
+    _Abort,
+    _ControlFlow,
+    _DeadlineExceeded,
+    _ReplayStop,
+    _Suspend,
+)
+from .models import Status, StepStatus, TimerKind
+from .registry import register
+from .retry import NO_RETRY, RetryPolicy, is_retryable, next_delay
+from .serialization import dumps, loads
+from .timeouts import call_with_timeout
+
+_SLEEP = "ctx.sleep"
+
+
+class WorkflowContext:
+    """What workflow code uses to run steps durably. Created by the engine for each run."""
+
+    def __init__(
+        self,
+        *,
+        execution_id: str,
+        workflow_name: str,
+        memo: dict[str, store.RecordedStep],
+        lease: store.Lease | None = None,
+        retry_step_id: str = "",
+        retry_attempts: int = 0,
+        deadline_at: dt.datetime | None = None,
+        abort: threading.Event | None = None,
+        replay: bool = False,
+    ):
+        self._execution_id = execution_id
+        self._workflow_name = workflow_name
+        self._memo = memo
+        self._lease = lease
+        self._retry_step_id = retry_step_id
+        self._retry_attempts = retry_attempts
+        self._deadline_at = deadline_at
+        self._abort = abort or threading.Event()
+        self._replay = replay
+        self._counts: Counter[str] = Counter()
+        self.visited: list[str] = []
+        self.suspended = False
+
+    @property
+    def execution_id(self) -> str:
+        return self._execution_id
+
+    @property
+    def workflow_name(self) -> str:
+        return self._workflow_name
+
+    # --- public calls -----------------------------------------------------------------
+
+    def step(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        step_id: str | None = None,
+        atomic: bool = False,
+        retry: RetryPolicy | None = None,
+        timeout: float | dt.timedelta | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Run ``fn(*args, **kwargs)`` once for this execution and return its result.
+
+        The result is recorded under ``step_id`` (derived from the function's name when not
+        given) and returned from the record on every later run. ``atomic=True`` runs ``fn``
+        in the transaction that records its result. ``retry`` defaults to one attempt.
+        """
+        if not callable(fn):
+            raise TypeError(f"ctx.step() needs a callable, not {fn!r}")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise TypeError(f"ctx.step(retry=...) takes a RetryPolicy, not {type(retry).__name__}")
+        seconds = _timeout_seconds(timeout, "ctx.step")
+        if atomic and seconds is not None:
+            raise ValueError(
+                "ctx.step(atomic=True) cannot take a timeout: a transaction cannot be "
+                "abandoned half-way; set a statement timeout in the database instead"
+            )
+        name = callable_name(fn)
+        return self._run_step(
+            name, step_id, fn, args, kwargs, retry or NO_RETRY, seconds, atomic
+        )
+
+    def run_activity(
+        self, name_or_fn: str | Callable[..., Any], *args: Any, step_id: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Run a registered activity as a step, with its retry policy and timeout."""
+        definition = register.get_activity(name_or_fn)
+        return self._run_step(
+            definition.name, step_id, definition.fn, args, kwargs, definition.retry,
+            definition.timeout, False,
+        )
+
+    def sleep(self, seconds: float | dt.timedelta) -> None:
+        """Suspend the execution for ``seconds`` (or a timedelta); no thread waits."""
+        duration = _timeout_seconds(seconds, "ctx.sleep", allow_zero=True)
+        self._sleep(lambda now: now + dt.timedelta(seconds=duration or 0))
+
+    def sleep_until(self, when: dt.datetime) -> None:
+        """Suspend the execution until the aware datetime ``when``."""
+        if not isinstance(when, dt.datetime):
+            raise TypeError(f"ctx.sleep_until() takes a datetime, not {type(when).__name__}")
+        if timezone.is_naive(when):
+            raise ValueError("ctx.sleep_until() needs an aware datetime (with a tzinfo)")
+        if not timezone.is_aware(timezone.now()):
+            when = timezone.make_naive(when)
+        self._sleep(lambda now: when)
+
+    def wait_signal(self, name: str, timeout: float | dt.timedelta | None = None) -> Any:
+        """Wait for the signal ``name`` and return its payload (``None`` after ``timeout``).
+
+        Signals are consumed oldest first; one sent before the workflow got here waits for
+        it.
+        """
+        if not isinstance(name, str) or not name:
+            raise TypeError("ctx.wait_signal() needs a signal name (a non-empty string)")
+        seconds = _timeout_seconds(timeout, "ctx.wait_signal", allow_zero=True)
+        step_name = f"ctx.wait_signal:{name}"
+        step_id = self._enter(step_name, None)
+        recorded = self._lookup(step_id, step_name)
+        if recorded is not None:
+            return self._outcome(recorded)
+        if self._replay:
+            raise _ReplayStop(step_id, step_name, "signal")
+        started = timezone.now()
+        timeout_at = started + dt.timedelta(seconds=seconds) if seconds is not None else None
+        while True:
+            taken = self._store(
+                store.consume_signal, self._lease, step_id, step_name, name, started,
+                on_conflict=step_id,
+            )
+            if taken is _CONFLICT:
+                return self._outcome(self._reload(step_id, step_name))
+            found, payload = taken
+            if found:
+                return loads(payload)
+            if seconds == 0:
+                return self._record_value(step_id, step_name, None, started)
+            if self._store(store.suspend_on_signal, self._lease, step_id, name, timeout_at):
+                self._suspend()
+
+    def now(self) -> dt.datetime:
+        """The current time, recorded on first call so that every run sees the same."""
+        return self._memoized("ctx.now", timezone.now)
+
+    def uuid4(self) -> uuid.UUID:
+        """A random UUID, recorded on first call."""
+        return self._memoized("ctx.uuid4", uuid.uuid4)
+
+    def random(self) -> float:
+        """A random float in [0, 1), recorded on first call."""
+        return self._memoized("ctx.random", _random.random)
+
+    # --- the checkpoint -----------------------------------------------------------------
+
+    def _enter(self, name: str, explicit_id: str | None) -> str:
+        if self.suspended:
+            # Workflow code caught the suspension (a bare ``except:``) and went on.
+            raise _Suspend()
+        if not self._replay:
+            if self._abort.is_set():
+                raise _Abort("the execution was canceled or its lease was lost")
+            if self._deadline_at is not None and timezone.now() >= self._deadline_at:
+                raise _DeadlineExceeded()
+        self._counts[name] += 1
+        step_id = explicit_id if explicit_id is not None else f"{name}:{self._counts[name]}"
+        if not isinstance(step_id, str) or not step_id:
+            raise TypeError("step_id must be a non-empty string")
+        self.visited.append(step_id)
+        return step_id
+
+    def _lookup(self, step_id: str, name: str) -> store.RecordedStep | None:
+        recorded = self._memo.get(step_id)
+        if recorded is not None and recorded.name != name:
+            raise NonDeterminismError(self._execution_id, step_id, name, recorded.name)
+        return recorded
+
+    def _outcome(self, recorded: store.RecordedStep) -> Any:
+        if recorded.status == StepStatus.FAILED:
+            raise StepFailed(
+                self._execution_id, recorded.step_id, recorded.error_type,
+                recorded.error_message, recorded.error_traceback, recorded.attempts,
+            )
+        return loads(recorded.result)
+
+    def _run_step(
+        self, name: str, explicit_id: str | None, fn: Callable[..., Any], args: tuple,
+        kwargs: dict, policy: RetryPolicy, timeout: float | None, atomic: bool,
+    ) -> Any:
+        step_id = self._enter(name, explicit_id)
+        recorded = self._lookup(step_id, name)
+        if recorded is not None:
+            return self._outcome(recorded)
+        if self._replay:
+            raise _ReplayStop(step_id, name, "step")
+        attempt = self._retry_attempts + 1 if self._retry_step_id == step_id else 1
+        while True:
+            started = timezone.now()
+            try:
+                if atomic:
+                    return self._attempt_atomic(step_id, name, fn, args, kwargs, attempt, started)
+                value = call_with_timeout(fn, args, kwargs, timeout, step_id)
+                data = dumps(value, what=f"the result of step {step_id!r}")
+            except _ControlFlow:
+                raise
+            except store.StepConflict:
+                return self._outcome(self._reload(step_id, name))
+            except BaseException as error:  # noqa: BLE001 - a step may raise anything
+                if isinstance(error, (KeyboardInterrupt, SystemExit)) and (
+                    threading.current_thread() is threading.main_thread()
+                ):
+                    raise
+                delay = None
+                if not isinstance(error, SerializationError) and is_retryable(policy, error):
+                    delay = next_delay(policy, attempt)
+                if delay is None:
+                    self._record_failure(step_id, name, error, attempt, started)
+                self._store(store.record_failed_attempt, self._lease, step_id, attempt)
+                if delay > durable_settings.DURABLE_INLINE_RETRY_SECONDS:
+                    due = timezone.now() + dt.timedelta(seconds=delay)
+                    self._store(store.suspend_on_timer, self._lease, step_id, TimerKind.RETRY, due)
+                    self._suspend()
+                if self._abort.wait(delay):
+                    raise _Abort("the execution was canceled or its lease was lost") from None
+                attempt += 1
+                continue
+            return self._record_value(step_id, name, data, started, attempt, serialized=True)
+
+    def _attempt_atomic(self, step_id, name, fn, args, kwargs, attempt, started):
+        try:
+            with write_transaction():
+                value = fn(*args, **kwargs)
+                data = dumps(value, what=f"the result of step {step_id!r}")
+                step = store.RecordedStep(step_id, name, StepStatus.COMPLETED, data, attempts=attempt)
+                try:
+                    store.record_step(self._lease, step, started)
+                except DatabaseError as exc:
+                    raise _Abort(f"database error while recording {step_id!r}: {exc}") from exc
+        except store.StepConflict:
+            return self._outcome(self._reload(step_id, name))
+        self._memo[step_id] = step
+        return value
+
+    def _record_value(self, step_id, name, value, started, attempt=1, serialized=False):
+        data = value if serialized else dumps(value, what=f"the result of step {step_id!r}")
+        step = store.RecordedStep(step_id, name, StepStatus.COMPLETED, data, attempts=attempt)
+        if self._store(store.record_step, self._lease, step, started, on_conflict=step_id) is _CONFLICT:
+            return self._outcome(self._reload(step_id, name))
+        self._memo[step_id] = step
+        return loads(data) if serialized else value
+
+    def _record_failure(self, step_id, name, error, attempt, started):
+        error_type, message, trace = describe_error(error)
+        step = store.RecordedStep(
+            step_id, name, StepStatus.FAILED, None, error_type, message, trace, attempt
+        )
+        if self._store(store.record_step, self._lease, step, started, on_conflict=step_id) is _CONFLICT:
+            step = self._reload(step_id, name)
+            if step.status == StepStatus.COMPLETED:
+                # Another run recorded a success first; that record is the truth.
+                raise _Abort("step recorded by another run") from None
+        self._memo[step_id] = step
+        raise StepFailed(
+            self._execution_id, step_id, step.error_type, step.error_message,
+            step.error_traceback, step.attempts,
+        ) from error
+
+    def _reload(self, step_id: str, name: str) -> store.RecordedStep:
+        recorded = self._store(store.load_steps, self._execution_id, step_id).get(step_id)
+        if recorded is None:
+            raise _Abort(f"step {step_id!r} conflicted but is not recorded")
+        self._memo[step_id] = recorded
+        return self._lookup(step_id, name)
+
+    def _memoized(self, name: str, produce: Callable[[], Any]) -> Any:
+        step_id = self._enter(name, None)
+        recorded = self._lookup(step_id, name)
+        if recorded is not None:
+            return self._outcome(recorded)
+        if self._replay:
+            raise _ReplayStop(step_id, name, "step")
+        return self._record_value(step_id, name, produce(), timezone.now())
+
+    def _sleep(self, due_from_now: Callable[[dt.datetime], dt.datetime]) -> None:
+        step_id = self._enter(_SLEEP, None)
+        recorded = self._lookup(step_id, _SLEEP)
+        if recorded is not None:
+            return
+        if self._replay:
+            raise _ReplayStop(step_id, _SLEEP, "timer")
+        now = timezone.now()
+        due = due_from_now(now)
+        if due <= now:
+            self._record_value(step_id, _SLEEP, None, now)
+            return
+        self._store(store.suspend_on_timer, self._lease, step_id, TimerKind.SLEEP, due, Status.SLEEPING)
+        self._suspend()
+
+    def _suspend(self) -> None:
+        self.suspended = True
+        raise _Suspend()
+
+    def _store(self, operation, *args, on_conflict: str | None = None):
+        """Call a store operation; a database error aborts the run instead of failing it."""
+        try:
+            return operation(*args)
+        except store.StepConflict:
+            if on_conflict is None:
+                raise
+            return _CONFLICT
+        except DatabaseError as exc:
+            raise _Abort(f"database error: {exc}") from exc
+
+
+_CONFLICT = object()
+
+
+def callable_name(fn: Callable[..., Any]) -> str:
+    """The step name of a callable: its ``__name__`` (for a partial, the wrapped one's)."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    return getattr(fn, "__name__", None) or type(fn).__name__
+
+
+def describe_error(error: BaseException) -> tuple[str, str, str]:
+    """The stored facts of an error: import path of its type, message, traceback."""
+    cls = type(error)
+    error_type = f"{cls.__module__}.{cls.__qualname__}"
+    trace = "".join(traceback.format_exception(cls, error, error.__traceback__))
+    return error_type, str(error), trace
+
+
+def _timeout_seconds(value: Any, where: str, allow_zero: bool = False) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.timedelta):
+        value = value.total_seconds()
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise TypeError(f"{where}() takes seconds (a number) or a timedelta, not {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{where}() needs a positive number of seconds, not {value!r}")
+    return float(value)

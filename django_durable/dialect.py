@@ -1,0 +1,87 @@
+"""Everything that differs between SQLite, PostgreSQL and MySQL/MariaDB, in one place.
+
+The store asks this module for the fenced step insert (plain SQL with a row lock where the
+database has one), for transactions that take SQLite's write lock up front, and it relies on
+:func:`configure_connection` for SQLite's journal mode and busy timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import connection, transaction
+
+from .conf import durable_settings
+
+
+def configure_connection(sender, connection, **kwargs) -> None:
+    """Set WAL and a busy timeout on each new SQLite connection (``connection_created``).
+
+    Without them, a second thread or process writing at the same time gets "database is
+    locked" at once; with them it waits its turn.
+    """
+    # SQLite has no connection.features flag for these PRAGMAs; the vendor is the fact.
+    if connection.vendor != "sqlite":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"PRAGMA busy_timeout = {int(durable_settings.DURABLE_SQLITE_BUSY_TIMEOUT_MS)}"
+        )
+        mode = durable_settings.DURABLE_SQLITE_JOURNAL_MODE
+        if mode and not connection.is_in_memory_db():
+            cursor.execute(f"PRAGMA journal_mode = {mode}")
+
+
+@contextmanager
+def write_transaction() -> Iterator[None]:
+    """``transaction.atomic()`` that, on SQLite, takes the write lock when it begins.
+
+    A deferred SQLite transaction that reads and then writes fails with "database is locked"
+    when another connection wrote in between, and the busy timeout cannot help it;
+    ``BEGIN IMMEDIATE`` waits for the lock instead. Nested blocks are plain savepoints.
+    """
+    if connection.vendor != "sqlite" or connection.in_atomic_block:
+        with transaction.atomic():
+            yield
+        return
+    previous = connection.transaction_mode
+    connection.transaction_mode = "IMMEDIATE"
+    try:
+        atomic = transaction.atomic()
+        atomic.__enter__()
+    finally:
+        connection.transaction_mode = previous
+    try:
+        yield
+    except BaseException as exc:
+        if not atomic.__exit__(type(exc), exc, exc.__traceback__):
+            raise
+    else:
+        atomic.__exit__(None, None, None)
+
+
+def fenced_insert_sql(step_table: str, execution_table: str, columns: list[str]) -> str:
+    """``INSERT … SELECT`` that writes a step only while the run's lease still holds.
+
+    The ``SELECT`` reads the execution row by id, epoch and status in the same statement as
+    the insert, so fencing costs no extra round trip. Where the database can, the row is
+    share-locked: a concurrent claim (an ``UPDATE`` of that row) then either happened before
+    and is seen, or waits until this insert commits.
+    """
+    quote = connection.ops.quote_name
+    placeholders = ", ".join(["%s"] * len(columns))
+    sql = (
+        f"INSERT INTO {quote(step_table)} ({', '.join(quote(c) for c in columns)}) "
+        f"SELECT {placeholders} FROM {quote(execution_table)} "
+        f"WHERE {quote('id')} = %s AND {quote('lease_epoch')} = %s AND {quote('status')} = %s"
+    )
+    return sql + _share_lock_clause()
+
+
+def _share_lock_clause() -> str:
+    if not connection.features.has_select_for_update:
+        return ""  # SQLite: the statement holds the database's write lock anyway.
+    if connection.vendor == "mysql":
+        return " LOCK IN SHARE MODE"
+    return " FOR SHARE"

@@ -1,0 +1,211 @@
+"""Run one claimed execution once, and replay an execution without running anything.
+
+A run calls the workflow function from the top with a fresh ``ctx``. Completed steps come
+back from the record; the first step that is not recorded runs; the run ends when the
+function returns or raises (the execution is finished), or when it suspends on a timer or a
+signal, or when it loses its lease (nothing more is written).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from . import store
+from .context import WorkflowContext, describe_error
+from .exceptions import (
+    NonDeterminismError,
+    SerializationError,
+    UnknownWorkflow,
+    _Abort,
+    _DeadlineExceeded,
+    _ReplayStop,
+    _Suspend,
+)
+from .models import FINAL_STATUSES, Status, StepResult, WorkflowExecution
+from .registry import register
+from .serialization import dumps, loads
+
+logger = logging.getLogger("django_durable")
+
+
+class Outcome(enum.Enum):
+    COMPLETED = "completed"
+    FAILED = "failed"
+    TIMED_OUT = "timed out"
+    SUSPENDED = "suspended"
+    ABORTED = "aborted"
+
+
+def run_claimed(claimed: store.ClaimedExecution, abort: threading.Event | None = None) -> Outcome:
+    """Run a claimed execution until it finishes, suspends or loses its lease."""
+    lease = claimed.lease
+    try:
+        return _run(claimed, abort)
+    except _Abort as exc:
+        logger.info("run of %s stopped: %s", lease.execution_id, exc)
+        return Outcome.ABORTED
+    except DatabaseError as exc:
+        logger.warning("run of %s stopped by a database error: %s", lease.execution_id, exc)
+        return Outcome.ABORTED
+
+
+def _run(claimed: store.ClaimedExecution, abort: threading.Event | None) -> Outcome:
+    lease = claimed.lease
+    if claimed.deadline_at is not None and timezone.now() >= claimed.deadline_at:
+        return _timed_out(lease)
+    try:
+        definition = register.get_workflow(claimed.workflow_name)
+    except UnknownWorkflow as exc:
+        store.finish(lease, Status.FAILED, error_type=_type_path(exc), error_message=str(exc))
+        return Outcome.FAILED
+    ctx = WorkflowContext(
+        execution_id=lease.execution_id,
+        workflow_name=definition.name,
+        memo=store.load_steps(lease.execution_id),
+        lease=lease,
+        retry_step_id=claimed.retry_step_id,
+        retry_attempts=claimed.retry_attempts,
+        deadline_at=claimed.deadline_at,
+        abort=abort,
+    )
+    try:
+        result = definition.fn(ctx, **loads(claimed.input))
+    except _Suspend:
+        return Outcome.SUSPENDED
+    except _DeadlineExceeded:
+        return _timed_out(lease)
+    except _Abort:
+        raise
+    except BaseException as error:  # noqa: BLE001 - a workflow may raise anything
+        if ctx.suspended:
+            _warn_swallowed(lease.execution_id)
+            return Outcome.SUSPENDED
+        if isinstance(error, (KeyboardInterrupt, SystemExit)) and (
+            threading.current_thread() is threading.main_thread()
+        ):
+            raise
+        error_type, message, trace = describe_error(error)
+        store.finish(
+            lease, Status.FAILED, error_type=error_type, error_message=message,
+            error_traceback=trace, delete_timers=claimed.deadline_at is not None,
+        )
+        return Outcome.FAILED
+    if ctx.suspended:
+        _warn_swallowed(lease.execution_id)
+        return Outcome.SUSPENDED
+    try:
+        data = dumps(result, what=f"the result of workflow {definition.name!r}")
+    except SerializationError as error:
+        store.finish(lease, Status.FAILED, error_type=_type_path(error), error_message=str(error))
+        return Outcome.FAILED
+    store.finish(
+        lease, Status.COMPLETED, result=data, delete_timers=claimed.deadline_at is not None
+    )
+    return Outcome.COMPLETED
+
+
+def _timed_out(lease: store.Lease) -> Outcome:
+    store.finish(
+        lease, Status.TIMED_OUT,
+        error_type="django_durable.exceptions.WorkflowTimeout",
+        error_message="the workflow's timeout passed before it finished",
+    )
+    return Outcome.TIMED_OUT
+
+
+def _warn_swallowed(execution_id: str) -> None:
+    logger.warning(
+        "execution %s: the workflow caught the engine's suspension (a bare 'except:' or "
+        "'except BaseException:') and went on; the execution is suspended anyway and the "
+        "code after the catch will run again when it resumes",
+        execution_id,
+    )
+
+
+def _type_path(error: BaseException) -> str:
+    return f"{type(error).__module__}.{type(error).__qualname__}"
+
+
+# --- replay -----------------------------------------------------------------------------
+
+
+@dataclass
+class ReplayReport:
+    """What the current code would do with an execution's record."""
+
+    execution_id: str
+    verdict: str  # "next-step", "waiting", "completed", "failed", "diverged"
+    next_step: dict | None = None
+    problems: list[str] = field(default_factory=list)
+    result: object = None
+    error: str = ""
+    replayed_steps: int = 0
+
+    @property
+    def diverged(self) -> bool:
+        return self.verdict == "diverged"
+
+    def as_dict(self) -> dict:
+        return {
+            "verdict": self.verdict,
+            "diverged": self.diverged,
+            "next_step": self.next_step,
+            "problems": self.problems,
+            "replayed_steps": self.replayed_steps,
+            "error": self.error,
+        }
+
+
+def replay(execution_id: str) -> ReplayReport:
+    """Run the workflow code against the record without executing a step or writing.
+
+    Everything runs inside a transaction that is rolled back, so even a workflow that
+    writes outside its steps leaves no trace.
+    """
+    execution = WorkflowExecution.objects.get(pk=execution_id)
+    definition = register.get_workflow(execution.workflow_name)
+    memo = store.load_steps(execution_id)
+    order = list(
+        StepResult.objects.filter(execution_id=execution_id).values_list("step_id", flat=True)
+    )
+    report = ReplayReport(execution_id, "completed")
+    ctx = WorkflowContext(
+        execution_id=execution_id, workflow_name=definition.name, memo=memo, replay=True,
+    )
+    finished = execution.status in FINAL_STATUSES
+    stopped_early = False
+    with transaction.atomic():
+        try:
+            report.result = definition.fn(ctx, **loads(execution.input))
+        except _ReplayStop as stop:
+            stopped_early = True
+            report.next_step = {"step_id": stop.step_id, "name": stop.name, "kind": stop.kind}
+            report.verdict = "waiting" if stop.kind in ("timer", "signal") else "next-step"
+            if finished and execution.status in (Status.COMPLETED, Status.FAILED):
+                report.problems.append(
+                    f"the execution ended {execution.status} but the code would now run "
+                    f"{stop.kind} {stop.step_id!r} ({stop.name}), which is not recorded"
+                )
+        except NonDeterminismError as exc:
+            stopped_early = True
+            report.problems.append(str(exc))
+        except Exception as exc:  # noqa: BLE001 - the workflow's own failure is a verdict
+            report.verdict = "failed"
+            report.error = f"{_type_path(exc)}: {exc}"
+        transaction.set_rollback(True)
+    report.replayed_steps = sum(1 for step_id in ctx.visited if step_id in memo)
+    if not stopped_early:
+        unreached = [step_id for step_id in order if step_id not in set(ctx.visited)]
+        if unreached:
+            report.problems.append(
+                "recorded steps the code no longer reaches: " + ", ".join(unreached)
+            )
+    if report.problems:
+        report.verdict = "diverged"
+    return report

@@ -1,0 +1,73 @@
+from django.core.management.base import BaseCommand, CommandError
+from django.db.models import OuterRef, Subquery
+from django.utils import timezone
+
+from django_durable.api import get_workflow
+from django_durable.cli import age, one_line, table, to_json
+from django_durable.exceptions import DurableError
+from django_durable.models import Status, StepResult, WorkflowExecution
+
+
+class Command(BaseCommand):
+    help = "Show workflow executions: a table of recent ones, or one in full."
+
+    def add_arguments(self, parser):
+        parser.add_argument("execution_id", nargs="?", metavar="ID")
+        parser.add_argument("--json", action="store_true", help="print JSON")
+        parser.add_argument("--status", choices=Status.values, help="only executions in STATUS")
+        parser.add_argument("--workflow", help="only executions of this workflow")
+        parser.add_argument("--limit", type=int, default=50, help="rows to show (default 50)")
+
+    def handle(self, *args, execution_id, json, status, workflow, limit, **options):
+        if execution_id:
+            try:
+                info = get_workflow(execution_id)
+            except DurableError as exc:
+                raise CommandError(one_line(exc))
+            if json:
+                self.stdout.write(to_json(info.as_dict()))
+                return
+            self._show_one(info)
+            return
+        rows = WorkflowExecution.objects.order_by("-created_at")
+        if status:
+            rows = rows.filter(status=status)
+        if workflow:
+            rows = rows.filter(workflow_name=workflow)
+        last_step = StepResult.objects.filter(execution=OuterRef("pk")).order_by("-id")
+        rows = rows.annotate(current_step=Subquery(last_step.values("step_id")[:1]))[: max(limit, 1)]
+        rows = list(rows.values("id", "workflow_name", "status", "created_at", "current_step"))
+        if json:
+            self.stdout.write(to_json(rows))
+            return
+        if not rows:
+            self.stdout.write("no executions")
+            return
+        now = timezone.now()
+        self.stdout.write(
+            table(
+                ["ID", "WORKFLOW", "STATUS", "AGE", "CURRENT STEP"],
+                [
+                    [r["id"], r["workflow_name"], r["status"], age(r["created_at"], now),
+                     r["current_step"] or "-"]
+                    for r in rows
+                ],
+            )
+        )
+
+    def _show_one(self, info):
+        lines = [
+            f"id:        {info.id}",
+            f"workflow:  {info.workflow}",
+            f"status:    {info.status}",
+            f"input:     {to_json(info.input)}",
+            f"created:   {info.created_at:%Y-%m-%d %H:%M:%S}",
+            f"runs:      {info.runs}",
+            f"steps:     {len(info.steps)}"
+            + (f" (last: {info.steps[-1].step_id})" if info.steps else ""),
+        ]
+        if info.status == Status.COMPLETED:
+            lines.append(f"result:    {to_json(info.result)}")
+        if info.error:
+            lines.append(f"error:     {info.error['type']}: {one_line(Exception(info.error['message']))}")
+        self.stdout.write("\n".join(lines))

@@ -1,0 +1,42 @@
+import logging
+import signal
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+
+from django_durable.worker import Worker
+
+
+class Command(BaseCommand):
+    help = "Run workflow executions until stopped (SIGTERM or SIGINT stop it gracefully)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--threads", type=int, default=4, help="executor threads (default 4)")
+        parser.add_argument(
+            "--burst", action="store_true",
+            help="exit once nothing is runnable and no timer is due",
+        )
+
+    def handle(self, *args, threads, burst, verbosity, **options):
+        if threads < 1:
+            raise CommandError("--threads must be at least 1")
+        _log_to(self.stdout, verbosity)
+        worker = Worker(threads=threads, burst=burst)
+
+        def stop(signum, frame):
+            worker.stop()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        worker.run()
+
+
+def _log_to(stream, verbosity: int) -> None:
+    logger = logging.getLogger("django_durable")
+    if logger.handlers or verbosity == 0:
+        return
+    handler = logging.StreamHandler(sys.stdout if stream is None else stream)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbosity > 1 else logging.INFO)
+    logger.propagate = False

@@ -1,0 +1,182 @@
+"""Workflow and activity definitions: ``register``, name-or-function lookup, duplicates."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar, overload
+
+from django.core.exceptions import ImproperlyConfigured
+
+from .exceptions import UnknownActivity, UnknownWorkflow
+from .retry import DEFAULT_ACTIVITY_RETRY, RetryPolicy
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_DEFINITION_ATTR = "__durable_definition__"
+
+
+@dataclass(frozen=True)
+class WorkflowDefinition:
+    name: str
+    fn: Callable[..., Any]
+    timeout: float | None = None
+
+    @property
+    def module(self) -> str:
+        return _origin(self.fn)
+
+
+@dataclass(frozen=True)
+class ActivityDefinition:
+    name: str
+    fn: Callable[..., Any]
+    retry: RetryPolicy = DEFAULT_ACTIVITY_RETRY
+    timeout: float | None = None
+
+    @property
+    def module(self) -> str:
+        return _origin(self.fn)
+
+
+def _origin(fn: Callable[..., Any]) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+
+
+class Registry:
+    """Holds every workflow and activity of the project, by name."""
+
+    def __init__(self) -> None:
+        self.workflows: dict[str, WorkflowDefinition] = {}
+        self.activities: dict[str, ActivityDefinition] = {}
+
+    @overload
+    def workflow(self, fn: F, /) -> F: ...
+    @overload
+    def workflow(
+        self, *, name: str | None = None, timeout: float | None = None
+    ) -> Callable[[F], F]: ...
+
+    def workflow(self, fn=None, /, *, name=None, timeout=None):
+        """Register a workflow function ``fn(ctx, **inputs)``.
+
+        ``name`` defaults to the function's ``__name__``; ``timeout`` (seconds) ends an
+        execution that runs longer as ``TIMED_OUT``.
+        """
+        _check_name(name, "workflow")
+        _check_timeout(timeout, "workflow")
+
+        def decorator(func: F) -> F:
+            _check_callable(func, "workflow")
+            definition = WorkflowDefinition(name or func.__name__, func, _seconds(timeout))
+            self._add(self.workflows, definition, "workflow")
+            setattr(func, _DEFINITION_ATTR, definition)
+            return func
+
+        return decorator(fn) if fn is not None else decorator
+
+    @overload
+    def activity(self, fn: F, /) -> F: ...
+    @overload
+    def activity(
+        self,
+        *,
+        name: str | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float | None = None,
+    ) -> Callable[[F], F]: ...
+
+    def activity(self, fn=None, /, *, name=None, retry=None, timeout=None):
+        """Register an activity: a function workflows call with ``ctx.run_activity``.
+
+        ``retry`` is a :class:`~django_durable.retry.RetryPolicy` (default: 3 attempts);
+        ``timeout`` (seconds) fails an attempt that runs longer.
+        """
+        _check_name(name, "activity")
+        _check_timeout(timeout, "activity")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise ImproperlyConfigured(
+                f"register.activity(retry=...) takes a RetryPolicy, not {type(retry).__name__}"
+            )
+
+        def decorator(func: F) -> F:
+            _check_callable(func, "activity")
+            definition = ActivityDefinition(
+                name or func.__name__, func, retry or DEFAULT_ACTIVITY_RETRY, _seconds(timeout)
+            )
+            self._add(self.activities, definition, "activity")
+            setattr(func, _DEFINITION_ATTR, definition)
+            return func
+
+        return decorator(fn) if fn is not None else decorator
+
+    def _add(self, table: dict, definition: Any, kind: str) -> None:
+        existing = table.get(definition.name)
+        # The same function registered again (a module imported twice, a reload) replaces
+        # itself; another function under a taken name is a mistake.
+        if existing is not None and existing.module != definition.module:
+            raise ImproperlyConfigured(
+                f"two {kind} registrations use the name {definition.name!r}: "
+                f"{existing.module} and {definition.module}; pass name= to one of them"
+            )
+        table[definition.name] = definition
+
+    def get_workflow(self, name_or_fn: str | Callable[..., Any]) -> WorkflowDefinition:
+        """Return the workflow registered under a name, or for a decorated function."""
+        name = _name_of(name_or_fn, WorkflowDefinition)
+        try:
+            return self.workflows[name]
+        except KeyError:
+            raise UnknownWorkflow(name) from None
+
+    def get_activity(self, name_or_fn: str | Callable[..., Any]) -> ActivityDefinition:
+        """Return the activity registered under a name, or for a decorated function."""
+        name = _name_of(name_or_fn, ActivityDefinition)
+        try:
+            return self.activities[name]
+        except KeyError:
+            raise UnknownActivity(name) from None
+
+
+def _name_of(name_or_fn: Any, kind: type) -> str:
+    if isinstance(name_or_fn, str):
+        return name_or_fn
+    definition = getattr(name_or_fn, _DEFINITION_ATTR, None)
+    if isinstance(definition, kind):
+        return definition.name
+    return getattr(name_or_fn, "__name__", repr(name_or_fn))
+
+
+def _check_name(name: object, kind: str) -> None:
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise ImproperlyConfigured(f"register.{kind}(name=...) must be a non-empty string")
+
+
+def _check_timeout(timeout: object, kind: str) -> None:
+    if timeout is None:
+        return
+    seconds = getattr(timeout, "total_seconds", lambda: timeout)()
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds <= 0:
+        raise ImproperlyConfigured(
+            f"register.{kind}(timeout=...) must be a positive number of seconds or a timedelta"
+        )
+
+
+def _seconds(timeout: Any) -> float | None:
+    if timeout is None:
+        return None
+    return float(getattr(timeout, "total_seconds", lambda: timeout)())
+
+
+def _check_callable(fn: object, kind: str) -> None:
+    if not callable(fn):
+        raise ImproperlyConfigured(f"register.{kind}() decorates a function, not {fn!r}")
+    if inspect.iscoroutinefunction(fn):
+        raise ImproperlyConfigured(
+            f"{_origin(fn)} is async; Django Durable runs plain (sync) functions"
+        )
+
+
+register = Registry()
+"""The project's registry: ``@register.workflow()`` and ``@register.activity()``."""

@@ -1,0 +1,240 @@
+"""The worker: executor threads, a claim loop, a timer scheduler and a lease heartbeat.
+
+This is the only module that starts long-lived threads. Every loop computes its next delay
+and waits on an event, so a stop request ends each wait at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+from django.db import Error as DatabaseError
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+from . import store
+from .conf import durable_settings
+from .engine import Outcome, run_claimed
+from .identity import host_key, new_owner_id, pid_of, process_alive
+
+logger = logging.getLogger("django_durable")
+
+
+def expire_dead_local_owners(own_id: str) -> int:
+    """End the leases of workers on this host whose process is gone; return how many."""
+    prefix = host_key() + ":"
+    dead = [
+        owner for owner in store.running_owners(prefix)
+        if owner != own_id and (pid := pid_of(owner)) is not None and not process_alive(pid)
+    ]
+    expired = store.expire_leases_of(dead)
+    if expired:
+        logger.info("took back %d execution(s) of dead worker(s) %s", expired, ", ".join(dead))
+    return expired
+
+
+@dataclass
+class _Held:
+    lease: store.Lease
+    abort: threading.Event
+
+
+class Worker:
+    """Run workflows with ``threads`` executor threads until stopped (or idle, in burst)."""
+
+    def __init__(self, threads: int = 4, *, burst: bool = False):
+        if threads < 1:
+            raise ValueError("a worker needs at least one thread")
+        self.threads = threads
+        self.burst = burst
+        self.id = new_owner_id()
+        self.lease_seconds = float(durable_settings.DURABLE_LEASE_SECONDS)
+        self.completed = 0
+        self._stop = threading.Event()
+        self._hurry = threading.Event()
+        self._wake = threading.Event()
+        self._queue: queue.SimpleQueue[store.ClaimedExecution | None] = queue.SimpleQueue()
+        self._held: dict[str, _Held] = {}
+        self._lock = threading.Lock()
+
+    # --- control ----------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop claiming and shut down gracefully; a second call cuts the grace period."""
+        if self._stop.is_set():
+            self._hurry.set()
+        self._stop.set()
+        self._wake.set()
+
+    def run(self) -> None:
+        """Work until :meth:`stop` is called (or, in burst mode, until nothing is left)."""
+        logger.info(
+            "worker %s started with %d thread(s)%s", self.id, self.threads,
+            " in burst mode" if self.burst else "",
+        )
+        self._guard(expire_dead_local_owners, self.id)
+        executors = [
+            threading.Thread(target=self._execute_loop, name=f"durable-exec-{n}", daemon=True)
+            for n in range(self.threads)
+        ]
+        helpers = [
+            threading.Thread(target=self._loop, args=(self._fire_timers,),
+                             name="durable-scheduler", daemon=True),
+            threading.Thread(target=self._loop, args=(self._heartbeat,),
+                             name="durable-heartbeat", daemon=True),
+        ]
+        for thread in executors + helpers:
+            thread.start()
+        try:
+            while not self._stop.is_set():
+                delay = self._claim()
+                if self.burst and self._burst_done():
+                    break
+                self._wake.wait(delay)
+                self._wake.clear()
+        finally:
+            self._stop.set()
+            self._shutdown(executors, helpers)
+            connection.close()
+        logger.info("worker %s stopped after %d run(s)", self.id, self.completed)
+
+    # --- loops ------------------------------------------------------------------------
+
+    def _loop(self, step) -> None:
+        try:
+            while not self._stop.is_set():
+                delay = step()
+                self._stop.wait(delay)
+        finally:
+            connection.close()
+
+    def _guard(self, operation, *args, default=None):
+        """Run a database operation of a loop; on a database error, log and go on."""
+        try:
+            close_old_connections()
+            return operation(*args)
+        except DatabaseError as exc:
+            logger.warning("database error in worker %s: %s", self.id, exc)
+            connection.close()
+            return default
+
+    def _claim(self) -> float:
+        poll = float(durable_settings.DURABLE_POLL_SECONDS)
+        with self._lock:
+            idle = self.threads - len(self._held)
+        if idle <= 0:
+            return poll
+        claimed = self._guard(store.claim, self.id, idle, self.lease_seconds, default=None)
+        if claimed is None:
+            return poll  # the database is unreachable: try again after a poll interval
+        with self._lock:
+            for item in claimed:
+                self._held[item.lease.execution_id] = _Held(item.lease, threading.Event())
+        for item in claimed:
+            self._queue.put(item)
+        return 0.0 if len(claimed) == idle else poll
+
+    def _execute_loop(self) -> None:
+        try:
+            while True:
+                item = self._queue.get()
+                if item is None:
+                    return
+                self._execute(item)
+        finally:
+            connection.close()
+
+    def _execute(self, item: store.ClaimedExecution) -> None:
+        eid = item.lease.execution_id
+        with self._lock:
+            held = self._held.get(eid)
+        abort = held.abort if held else threading.Event()
+        started = time.monotonic()
+        try:
+            close_old_connections()
+            outcome = run_claimed(item, abort)
+        except BaseException:  # noqa: BLE001 - a worker thread must survive any run
+            logger.exception("unexpected error while running %s", eid)
+            outcome = Outcome.ABORTED
+        finally:
+            close_old_connections()
+            with self._lock:
+                self._held.pop(eid, None)
+            self._wake.set()
+        if outcome is Outcome.ABORTED and not abort.is_set():
+            # The run could not write (database trouble): hand the execution back rather
+            # than let it sit until its lease expires.
+            self._guard(store.release, item.lease)
+        self.completed += 1
+        logger.info(
+            "%s %s %s in %.3f s", item.workflow_name, eid, outcome.value,
+            time.monotonic() - started,
+        )
+
+    def _fire_timers(self) -> float:
+        poll = float(durable_settings.DURABLE_TIMER_POLL_SECONDS)
+        batch = int(durable_settings.DURABLE_TIMER_BATCH_SIZE)
+        fired = self._guard(store.fire_due_timers, batch, default=0)
+        if fired:
+            self._wake.set()
+            if fired >= batch:
+                return 0.0
+        due = self._guard(store.next_timer_due)
+        if due is None:
+            return poll
+        return max(0.0, min(poll, (due - timezone.now()).total_seconds()))
+
+    def _heartbeat(self) -> float:
+        with self._lock:
+            leases = [held.lease for held in self._held.values()]
+        if leases:
+            still = self._guard(store.renew_leases, leases, self.lease_seconds)
+            if still is not None:
+                with self._lock:
+                    for lease in leases:
+                        held = self._held.get(lease.execution_id)
+                        if lease.execution_id not in still and held is not None:
+                            held.abort.set()
+        self._guard(expire_dead_local_owners, self.id)
+        return float(durable_settings.DURABLE_HEARTBEAT_SECONDS)
+
+    def _burst_done(self) -> bool:
+        with self._lock:
+            if self._held:
+                return False
+        if self._guard(store.has_runnable, default=True):
+            return False
+        due = self._guard(store.next_timer_due)
+        return due is None or due > timezone.now()
+
+    # --- shutdown ---------------------------------------------------------------------
+
+    def _shutdown(self, executors, helpers) -> None:
+        # Claimed but not started: give those back first.
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                self._guard(store.release, item.lease)
+                with self._lock:
+                    self._held.pop(item.lease.execution_id, None)
+        for _ in executors:
+            self._queue.put(None)
+        deadline = time.monotonic() + float(durable_settings.DURABLE_SHUTDOWN_GRACE_SECONDS)
+        for thread in executors:
+            while thread.is_alive() and time.monotonic() < deadline and not self._hurry.is_set():
+                thread.join(0.1)
+        with self._lock:
+            leftovers = list(self._held.values())
+        for held in leftovers:
+            held.abort.set()
+            if self._guard(store.release, held.lease):
+                logger.info("released %s (still running at shutdown)", held.lease.execution_id)
+        for thread in helpers:
+            thread.join(1.0)

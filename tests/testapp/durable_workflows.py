@@ -1,0 +1,132 @@
+import os
+import time
+
+from django.db.models import F
+
+from django_durable.registry import register
+
+from .models import Ledger, SideEffect
+
+
+@register.workflow()
+def onboard_user(ctx, user_id: int):
+    ctx.run_activity("send_email", user_id)
+    ctx.sleep(3600)  # timer; no worker thread is blocked
+    score = ctx.run_activity("compute_score", user_id)
+    return {"ok": True, "score": score["score"]}
+
+
+def effect(execution_id, name, sleep=0.0):
+    SideEffect.objects.create(execution_id=execution_id, step=name, pid=os.getpid())
+    if sleep:
+        time.sleep(sleep)
+    return name
+
+
+@register.workflow()
+def add(ctx, a: int, b: int):
+    return ctx.step(lambda: a + b, step_id="sum")
+
+
+@register.workflow()
+def steps(ctx, n: int, sleep: float = 0.0):
+    """``n`` sequential steps, each writing a side-effect row."""
+    total = 0
+    for i in range(n):
+        ctx.step(effect, ctx.execution_id, f"s{i}", sleep, step_id=f"s{i}")
+        total += i
+    return total
+
+
+@register.workflow()
+def ledger(ctx, entries: int, sleep: float = 0.0):
+    """Atomic steps: each writes a ledger row in the transaction that records it."""
+
+    def book(index):
+        Ledger.objects.create(execution_id=ctx.execution_id, entry=f"e{index}", amount=index)
+        if sleep:
+            time.sleep(sleep)
+        return index
+
+    return sum(ctx.step(book, i, atomic=True, step_id=f"e{i}") for i in range(entries))
+
+
+@register.workflow()
+def sleepy(ctx, seconds: float):
+    before = ctx.now()
+    ctx.sleep(seconds)
+    return {"slept_from": before}
+
+
+@register.workflow()
+def approval(ctx, timeout: float | None = None):
+    decision = ctx.wait_signal("approve", timeout=timeout)
+    return {"decision": decision}
+
+
+@register.workflow()
+def two_signals(ctx):
+    first = ctx.wait_signal("item")
+    second = ctx.wait_signal("item")
+    return [first, second]
+
+
+@register.workflow()
+def failing(ctx):
+    ctx.step(effect, ctx.execution_id, "before")
+    raise ValueError("boom on purpose")
+
+
+@register.workflow()
+def catches_step_failure(ctx):
+    def explode():
+        raise KeyError("missing")
+
+    try:
+        ctx.step(explode)
+    except Exception as exc:  # noqa: BLE001
+        return {"caught": type(exc).__name__, "message": str(exc)}
+
+
+@register.workflow()
+def retrying(ctx, fail_times: int):
+    return ctx.run_activity("flaky", ctx.execution_id, "flaky", fail_times)
+
+
+@register.workflow()
+def times_out_step(ctx):
+    return ctx.run_activity("slow", 2.0)
+
+
+@register.workflow(timeout=0.5)
+def short_deadline(ctx):
+    ctx.sleep(30)
+    return "never"
+
+
+@register.workflow()
+def swallows(ctx):
+    try:
+        ctx.sleep(60)
+    except:  # noqa: E722 - on purpose: the engine must still suspend
+        pass
+    return "should not complete"
+
+
+@register.workflow()
+def deterministic(ctx):
+    return {"now": ctx.now(), "uuid": ctx.uuid4(), "random": ctx.random()}
+
+
+@register.workflow()
+def unserializable(ctx):
+    return ctx.step(object)
+
+
+@register.workflow()
+def counter(ctx, n: int):
+    """Count calls to the step body in a side table (used by crash tests)."""
+    for i in range(n):
+        ctx.step(effect, ctx.execution_id, f"c{i}", 0.05, step_id=f"c{i}")
+    Ledger.objects.filter(execution_id=ctx.execution_id).update(amount=F("amount") + 0)
+    return n
