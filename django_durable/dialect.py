@@ -45,6 +45,7 @@ def write_transaction() -> Iterator[None]:
         with transaction.atomic():
             yield
         return
+    connection.ensure_connection()  # transaction_mode is read from OPTIONS on connect
     previous = connection.transaction_mode
     connection.transaction_mode = "IMMEDIATE"
     try:

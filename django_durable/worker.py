@@ -107,7 +107,12 @@ class Worker:
     def _loop(self, step) -> None:
         try:
             while not self._stop.is_set():
-                delay = step()
+                try:
+                    delay = step()
+                except Exception:  # noqa: BLE001 - a helper loop must outlive any error
+                    logger.exception("error in worker %s (%s)", self.id, step.__name__)
+                    connection.close()
+                    delay = float(durable_settings.DURABLE_POLL_SECONDS)
                 self._stop.wait(delay)
         finally:
             connection.close()

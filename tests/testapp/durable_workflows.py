@@ -130,3 +130,37 @@ def counter(ctx, n: int):
         ctx.step(effect, ctx.execution_id, f"c{i}", 0.05, step_id=f"c{i}")
     Ledger.objects.filter(execution_id=ctx.execution_id).update(amount=F("amount") + 0)
     return n
+
+
+@register.workflow()
+def steps_then_sleep(ctx, before: int, after: int):
+    for i in range(before):
+        ctx.step(effect, ctx.execution_id, f"b{i}")
+    ctx.sleep(60)
+    for i in range(after):
+        ctx.step(effect, ctx.execution_id, f"a{i}")
+    return before + after
+
+
+@register.workflow()
+def explicit_ids(ctx, variant: str):
+    def first():
+        return 1
+
+    def second():
+        return 2
+
+    ctx.step(first, step_id="shared")
+    if variant == "changed":
+        return ctx.step(second, step_id="shared")
+    return ctx.step(second)
+
+
+@register.workflow()
+def retrying_slowly(ctx, fail_times: int):
+    from django_durable.retry import RetryPolicy
+
+    from .durable_activities import flaky
+
+    policy = RetryPolicy(max_attempts=3, initial_interval=5)
+    return ctx.step(flaky, ctx.execution_id, "flaky", fail_times, retry=policy)

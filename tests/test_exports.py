@@ -1,0 +1,17 @@
+import django_durable
+
+
+def test_public_names_are_pinned():
+    assert django_durable.__all__ == [
+        "RetryPolicy",
+        "cancel_workflow",
+        "get_workflow",
+        "inspect_workflow",
+        "register",
+        "run_workflow",
+        "signal_workflow",
+        "start_workflow",
+        "wait_workflow",
+    ]
+    for name in django_durable.__all__:
+        assert getattr(django_durable, name) is not None
