@@ -164,3 +164,19 @@ def retrying_slowly(ctx, fail_times: int):
 
     policy = RetryPolicy(max_attempts=3, initial_interval=5)
     return ctx.step(flaky, ctx.execution_id, "flaky", fail_times, retry=policy)
+
+
+@register.workflow()
+def mixed(ctx, n: int):
+    """Plain steps that take a while and atomic ledger steps: a kill lands in either."""
+
+    def book(index):
+        Ledger.objects.create(execution_id=ctx.execution_id, entry=f"l{index}", amount=index)
+        time.sleep(0.05)
+        return index
+
+    total = 0
+    for i in range(n):
+        ctx.step(effect, ctx.execution_id, f"x{i}", 0.1, step_id=f"x{i}")
+        total += ctx.step(book, i, atomic=True, step_id=f"l{i}")
+    return total
