@@ -24,8 +24,13 @@ __all__ = [
 ]
 
 _API = {
-    "cancel_workflow", "get_workflow", "inspect_workflow", "run_workflow", "signal_workflow",
-    "start_workflow", "wait_workflow",
+    "cancel_workflow",
+    "get_workflow",
+    "inspect_workflow",
+    "run_workflow",
+    "signal_workflow",
+    "start_workflow",
+    "wait_workflow",
 }
 
 if TYPE_CHECKING:

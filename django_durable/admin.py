@@ -80,10 +80,24 @@ class WorkflowExecutionAdmin(admin.ModelAdmin):
     actions = ["cancel_executions"]
     inlines = [StepResultInline, TimerInline, SignalInline]
     fields = (
-        "id", "workflow_name", "status", "input_display", "result_display", "error_type",
-        "error_message", "error_traceback_display", "cancel_reason", "created_at",
-        "started_at", "updated_at", "finished_at", "deadline_at", "runs", "lease_owner",
-        "lease_expires_at", "lease_epoch",
+        "id",
+        "workflow_name",
+        "status",
+        "input_display",
+        "result_display",
+        "error_type",
+        "error_message",
+        "error_traceback_display",
+        "cancel_reason",
+        "created_at",
+        "started_at",
+        "updated_at",
+        "finished_at",
+        "deadline_at",
+        "runs",
+        "lease_owner",
+        "lease_expires_at",
+        "lease_epoch",
     )
     readonly_fields = fields
 
@@ -137,8 +151,17 @@ class StepResultAdmin(ReadOnlyMixin, admin.ModelAdmin):
     search_fields = ("execution__id", "step_id", "name")
     list_select_related = ("execution",)
     fields = (
-        "execution", "step_id", "name", "status", "attempts", "started_at", "finished_at",
-        "result_display", "error_type", "error_message", "error_traceback",
+        "execution",
+        "step_id",
+        "name",
+        "status",
+        "attempts",
+        "started_at",
+        "finished_at",
+        "result_display",
+        "error_type",
+        "error_message",
+        "error_traceback",
     )
     readonly_fields = fields
 
@@ -158,8 +181,14 @@ class TimerAdmin(ReadOnlyMixin, admin.ModelAdmin):
 class SignalAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("execution", "name", "created_at", "consumed_at")
     search_fields = ("execution__id", "name")
-    fields = ("execution", "name", "payload_display", "created_at", "consumed_at",
-              "consumed_by_step_id")
+    fields = (
+        "execution",
+        "name",
+        "payload_display",
+        "created_at",
+        "consumed_at",
+        "consumed_by_step_id",
+    )
     readonly_fields = fields
 
     @admin.display(description="payload")

@@ -19,15 +19,17 @@ from .exceptions import (
     WaitTimeout,
     WorkflowFailed,
 )
+from .identity import new_owner_id
 from .models import FINAL_STATUSES, Signal, Status, StepResult, Timer, WorkflowExecution
 from .registry import WorkflowDefinition, register
 from .serialization import dumps, loads
-from .identity import new_owner_id
 
 NameOrFunction = str | Callable[..., Any]
 
 
-def start_workflow(name_or_fn: NameOrFunction, *, workflow_id: str | None = None, **inputs: Any) -> str:
+def start_workflow(
+    name_or_fn: NameOrFunction, *, workflow_id: str | None = None, **inputs: Any
+) -> str:
     """Start an execution of a workflow and return its id.
 
     With ``workflow_id`` the start is idempotent: if an execution with that id exists, it is
@@ -95,7 +97,10 @@ def run_workflow(name_or_fn: NameOrFunction, **inputs: Any) -> Any:
     owner = new_owner_id()
     lease_seconds = float(durable_settings.DURABLE_LEASE_SECONDS)
     execution_id, _ = store.create_execution(
-        definition.name, data, timeout=definition.timeout, owner=owner,
+        definition.name,
+        data,
+        timeout=definition.timeout,
+        owner=owner,
         lease_seconds=lease_seconds,
     )
     # The execution was created already claimed by us, so no worker can take it first.
@@ -113,7 +118,9 @@ def run_workflow(name_or_fn: NameOrFunction, **inputs: Any) -> Any:
             if row.status == Status.SLEEPING or row.status == Status.WAITING:
                 due = (
                     Timer.objects.filter(execution_id=execution_id)
-                    .order_by("due_at").values_list("due_at", flat=True).first()
+                    .order_by("due_at")
+                    .values_list("due_at", flat=True)
+                    .first()
                 )
                 if due is not None and due <= timezone.now():
                     store.fire_due_timers(100, execution_id=execution_id)
@@ -129,8 +136,12 @@ def run_workflow(name_or_fn: NameOrFunction, **inputs: Any) -> Any:
 def _initial_claim(execution_id: str, owner: str) -> store.ClaimedExecution:
     row = WorkflowExecution.objects.get(pk=execution_id)
     return store.ClaimedExecution(
-        store.Lease(execution_id, row.lease_epoch, owner), row.workflow_name, bytes(row.input),
-        row.deadline_at, row.retry_step_id, row.retry_attempts,
+        store.Lease(execution_id, row.lease_epoch, owner),
+        row.workflow_name,
+        bytes(row.input),
+        row.deadline_at,
+        row.retry_step_id,
+        row.retry_attempts,
     )
 
 
@@ -183,8 +194,13 @@ def get_workflow(execution_id: str) -> ExecutionInfo:
     row = _execution_row(execution_id)
     steps = [
         StepInfo(
-            step.step_id, step.name, step.status, step.attempts, step.started_at,
-            step.finished_at, loads(step.result),
+            step.step_id,
+            step.name,
+            step.status,
+            step.attempts,
+            step.started_at,
+            step.finished_at,
+            loads(step.result),
             _error(step.error_type, step.error_message, step.error_traceback),
         )
         for step in StepResult.objects.filter(execution_id=execution_id).order_by("id")
@@ -193,10 +209,18 @@ def get_workflow(execution_id: str) -> ExecutionInfo:
     if row.status == Status.CANCELED:
         error = {"type": "canceled", "message": row.cancel_reason, "traceback": ""}
     return ExecutionInfo(
-        id=row.id, workflow=row.workflow_name, status=row.status, input=loads(row.input),
-        result=loads(row.result), error=error, created_at=row.created_at,
-        updated_at=row.updated_at, started_at=row.started_at, finished_at=row.finished_at,
-        runs=row.runs, steps=steps,
+        id=row.id,
+        workflow=row.workflow_name,
+        status=row.status,
+        input=loads(row.input),
+        result=loads(row.result),
+        error=error,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        runs=row.runs,
+        steps=steps,
     )
 
 
@@ -210,8 +234,11 @@ def inspect_workflow(execution_id: str, replay: bool = False) -> dict:
     ]
     report["signals"] = [
         {
-            "name": s.name, "payload": loads(s.payload), "sent_at": s.created_at,
-            "consumed_at": s.consumed_at, "consumed_by_step_id": s.consumed_by_step_id,
+            "name": s.name,
+            "payload": loads(s.payload),
+            "sent_at": s.created_at,
+            "consumed_at": s.consumed_at,
+            "consumed_by_step_id": s.consumed_by_step_id,
         }
         for s in Signal.objects.filter(execution_id=execution_id).order_by("id")
     ]

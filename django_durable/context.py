@@ -109,19 +109,26 @@ class WorkflowContext:
                 "abandoned half-way; set a statement timeout in the database instead"
             )
         name = callable_name(fn)
-        return self._run_step(
-            name, step_id, fn, args, kwargs, retry or NO_RETRY, seconds, atomic
-        )
+        return self._run_step(name, step_id, fn, args, kwargs, retry or NO_RETRY, seconds, atomic)
 
     def run_activity(
-        self, name_or_fn: str | Callable[..., Any], *args: Any, step_id: str | None = None,
+        self,
+        name_or_fn: str | Callable[..., Any],
+        *args: Any,
+        step_id: str | None = None,
         **kwargs: Any,
     ) -> Any:
         """Run a registered activity as a step, with its retry policy and timeout."""
         definition = register.get_activity(name_or_fn)
         return self._run_step(
-            definition.name, step_id, definition.fn, args, kwargs, definition.retry,
-            definition.timeout, False,
+            definition.name,
+            step_id,
+            definition.fn,
+            args,
+            kwargs,
+            definition.retry,
+            definition.timeout,
+            False,
         )
 
     def sleep(self, seconds: float | dt.timedelta) -> None:
@@ -159,7 +166,12 @@ class WorkflowContext:
         timeout_at = started + dt.timedelta(seconds=seconds) if seconds is not None else None
         while True:
             taken = self._store(
-                store.consume_signal, self._lease, step_id, step_name, name, started,
+                store.consume_signal,
+                self._lease,
+                step_id,
+                step_name,
+                name,
+                started,
                 on_conflict=step_id,
             )
             if taken is _CONFLICT:
@@ -211,14 +223,25 @@ class WorkflowContext:
     def _outcome(self, recorded: store.RecordedStep) -> Any:
         if recorded.status == StepStatus.FAILED:
             raise StepFailed(
-                self._execution_id, recorded.step_id, recorded.error_type,
-                recorded.error_message, recorded.error_traceback, recorded.attempts,
+                self._execution_id,
+                recorded.step_id,
+                recorded.error_type,
+                recorded.error_message,
+                recorded.error_traceback,
+                recorded.attempts,
             )
         return loads(recorded.result)
 
     def _run_step(
-        self, name: str, explicit_id: str | None, fn: Callable[..., Any], args: tuple,
-        kwargs: dict, policy: RetryPolicy, timeout: float | None, atomic: bool,
+        self,
+        name: str,
+        explicit_id: str | None,
+        fn: Callable[..., Any],
+        args: tuple,
+        kwargs: dict,
+        policy: RetryPolicy,
+        timeout: float | None,
+        atomic: bool,
     ) -> Any:
         step_id = self._enter(name, explicit_id)
         recorded = self._lookup(step_id, name)
@@ -264,7 +287,9 @@ class WorkflowContext:
             with write_transaction():
                 value = fn(*args, **kwargs)
                 data = dumps(value, what=f"the result of step {step_id!r}")
-                step = store.RecordedStep(step_id, name, StepStatus.COMPLETED, data, attempts=attempt)
+                step = store.RecordedStep(
+                    step_id, name, StepStatus.COMPLETED, data, attempts=attempt
+                )
                 try:
                     store.record_step(self._lease, step, started)
                 except DatabaseError as exc:
@@ -277,7 +302,10 @@ class WorkflowContext:
     def _record_value(self, step_id, name, value, started, attempt=1, serialized=False):
         data = value if serialized else dumps(value, what=f"the result of step {step_id!r}")
         step = store.RecordedStep(step_id, name, StepStatus.COMPLETED, data, attempts=attempt)
-        if self._store(store.record_step, self._lease, step, started, on_conflict=step_id) is _CONFLICT:
+        if (
+            self._store(store.record_step, self._lease, step, started, on_conflict=step_id)
+            is _CONFLICT
+        ):
             return self._outcome(self._reload(step_id, name))
         self._memo[step_id] = step
         return loads(data) if serialized else value
@@ -287,15 +315,22 @@ class WorkflowContext:
         step = store.RecordedStep(
             step_id, name, StepStatus.FAILED, None, error_type, message, trace, attempt
         )
-        if self._store(store.record_step, self._lease, step, started, on_conflict=step_id) is _CONFLICT:
+        if (
+            self._store(store.record_step, self._lease, step, started, on_conflict=step_id)
+            is _CONFLICT
+        ):
             step = self._reload(step_id, name)
             if step.status == StepStatus.COMPLETED:
                 # Another run recorded a success first; that record is the truth.
                 raise _Abort("step recorded by another run") from None
         self._memo[step_id] = step
         raise StepFailed(
-            self._execution_id, step_id, step.error_type, step.error_message,
-            step.error_traceback, step.attempts,
+            self._execution_id,
+            step_id,
+            step.error_type,
+            step.error_message,
+            step.error_traceback,
+            step.attempts,
         ) from error
 
     def _reload(self, step_id: str, name: str) -> store.RecordedStep:
@@ -326,7 +361,9 @@ class WorkflowContext:
         if due <= now:
             self._record_value(step_id, _SLEEP, None, now)
             return
-        self._store(store.suspend_on_timer, self._lease, step_id, TimerKind.SLEEP, due, Status.SLEEPING)
+        self._store(
+            store.suspend_on_timer, self._lease, step_id, TimerKind.SLEEP, due, Status.SLEEPING
+        )
         self._suspend()
 
     def _suspend(self) -> None:

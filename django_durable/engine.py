@@ -92,8 +92,12 @@ def _run(claimed: store.ClaimedExecution, abort: threading.Event | None) -> Outc
             raise
         error_type, message, trace = describe_error(error)
         store.finish(
-            lease, Status.FAILED, error_type=error_type, error_message=message,
-            error_traceback=trace, delete_timers=claimed.deadline_at is not None,
+            lease,
+            Status.FAILED,
+            error_type=error_type,
+            error_message=message,
+            error_traceback=trace,
+            delete_timers=claimed.deadline_at is not None,
         )
         return Outcome.FAILED
     if ctx.suspended:
@@ -112,7 +116,8 @@ def _run(claimed: store.ClaimedExecution, abort: threading.Event | None) -> Outc
 
 def _timed_out(lease: store.Lease) -> Outcome:
     store.finish(
-        lease, Status.TIMED_OUT,
+        lease,
+        Status.TIMED_OUT,
         error_type="django_durable.exceptions.WorkflowTimeout",
         error_message="the workflow's timeout passed before it finished",
     )
@@ -176,7 +181,10 @@ def replay(execution_id: str) -> ReplayReport:
     )
     report = ReplayReport(execution_id, "completed")
     ctx = WorkflowContext(
-        execution_id=execution_id, workflow_name=definition.name, memo=memo, replay=True,
+        execution_id=execution_id,
+        workflow_name=definition.name,
+        memo=memo,
+        replay=True,
     )
     finished = execution.status in FINAL_STATUSES
     stopped_early = False

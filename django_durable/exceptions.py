@@ -42,7 +42,9 @@ class ExecutionFinished(DurableError):
     def __init__(self, execution_id: str, status: str, action: str):
         self.execution_id = execution_id
         self.status = status
-        super().__init__(f"cannot {action} execution {execution_id!r}: it has already ended ({status})")
+        super().__init__(
+            f"cannot {action} execution {execution_id!r}: it has already ended ({status})"
+        )
 
 
 class ExecutionConflict(DurableError):
@@ -121,13 +123,17 @@ class StepTimeout(DurableError, TimeoutError):
 class WorkflowFailed(DurableError):
     """An awaited execution ended without a result (failed, canceled or timed out)."""
 
-    def __init__(self, execution_id: str, status: str, error_type: str = "", error_message: str = ""):
+    def __init__(
+        self, execution_id: str, status: str, error_type: str = "", error_message: str = ""
+    ):
         self.execution_id = execution_id
         self.status = status
         self.error_type = error_type
         self.error_message = error_message
-        detail = f": {error_type}: {error_message}" if error_type else (
-            f": {error_message}" if error_message else ""
+        detail = (
+            f": {error_type}: {error_message}"
+            if error_type
+            else (f": {error_message}" if error_message else "")
         )
         super().__init__(f"execution {execution_id!r} ended {status}{detail}")
 

@@ -85,9 +85,7 @@ class StepResult(models.Model):
     """The recorded outcome of one step of an execution, looked up on every later run."""
 
     id = models.BigAutoField(primary_key=True)
-    execution = models.ForeignKey(
-        WorkflowExecution, on_delete=models.CASCADE, related_name="steps"
-    )
+    execution = models.ForeignKey(WorkflowExecution, on_delete=models.CASCADE, related_name="steps")
     step_id = models.CharField(max_length=255)
     name = models.CharField(max_length=255)
     status = models.CharField(max_length=16, choices=StepStatus.choices)
@@ -152,7 +150,9 @@ class Signal(models.Model):
     class Meta:
         ordering = ["id"]
         indexes = [
-            models.Index(fields=["execution", "name", "consumed_at"], name="durable_signal_pending"),
+            models.Index(
+                fields=["execution", "name", "consumed_at"], name="durable_signal_pending"
+            ),
         ]
 
     def __str__(self) -> str:

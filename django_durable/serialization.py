@@ -39,9 +39,7 @@ def _default(value: Any) -> Any:
     if isinstance(value, dt.time):
         return msgpack.ExtType(_TIME, value.isoformat().encode())
     if isinstance(value, dt.timedelta):
-        return msgpack.ExtType(
-            _TIMEDELTA, _pack([value.days, value.seconds, value.microseconds])
-        )
+        return msgpack.ExtType(_TIMEDELTA, _pack([value.days, value.seconds, value.microseconds]))
     if isinstance(value, decimal.Decimal):
         return msgpack.ExtType(_DECIMAL, str(value).encode())
     if isinstance(value, uuid.UUID):

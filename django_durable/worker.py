@@ -28,7 +28,8 @@ def expire_dead_local_owners(own_id: str) -> int:
     """End the leases of workers on this host whose process is gone; return how many."""
     prefix = host_key() + ":"
     dead = [
-        owner for owner in store.running_owners(prefix)
+        owner
+        for owner in store.running_owners(prefix)
         if owner != own_id and (pid := pid_of(owner)) is not None and not process_alive(pid)
     ]
     expired = store.expire_leases_of(dead)
@@ -73,7 +74,9 @@ class Worker:
     def run(self) -> None:
         """Work until :meth:`stop` is called (or, in burst mode, until nothing is left)."""
         logger.info(
-            "worker %s started with %d thread(s)%s", self.id, self.threads,
+            "worker %s started with %d thread(s)%s",
+            self.id,
+            self.threads,
             " in burst mode" if self.burst else "",
         )
         self._guard(expire_dead_local_owners, self.id)
@@ -82,10 +85,12 @@ class Worker:
             for n in range(self.threads)
         ]
         helpers = [
-            threading.Thread(target=self._loop, args=(self._fire_timers,),
-                             name="durable-scheduler", daemon=True),
-            threading.Thread(target=self._loop, args=(self._heartbeat,),
-                             name="durable-heartbeat", daemon=True),
+            threading.Thread(
+                target=self._loop, args=(self._fire_timers,), name="durable-scheduler", daemon=True
+            ),
+            threading.Thread(
+                target=self._loop, args=(self._heartbeat,), name="durable-heartbeat", daemon=True
+            ),
         ]
         for thread in executors + helpers:
             thread.start()
@@ -176,7 +181,10 @@ class Worker:
             self._guard(store.release, item.lease)
         self.completed += 1
         logger.info(
-            "%s %s %s in %.3f s", item.workflow_name, eid, outcome.value,
+            "%s %s %s in %.3f s",
+            item.workflow_name,
+            eid,
+            outcome.value,
             time.monotonic() - started,
         )
 

@@ -95,6 +95,9 @@ def manage(*args, env=None, timeout=60):
     environ["DURABLE_USE_TEST_DB"] = connection.settings_dict["NAME"]
     environ.update(env or {})
     return subprocess.run(
-        [sys.executable, str(MANAGE), *args], capture_output=True, text=True, env=environ,
+        [sys.executable, str(MANAGE), *args],
+        capture_output=True,
+        text=True,
+        env=environ,
         timeout=timeout,
     )

@@ -1,8 +1,8 @@
 """Test settings. ``DATABASE_URL`` picks the database: SQLite (default), PostgreSQL or MySQL.
 
-    sqlite:///path/to/file.sqlite3
-    postgres://postgres@127.0.0.1:5432/test
-    mysql://root@127.0.0.1:3306/test
+sqlite:///path/to/file.sqlite3
+postgres://postgres@127.0.0.1:5432/test
+mysql://root@127.0.0.1:3306/test
 """
 
 import os

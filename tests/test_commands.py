@@ -61,8 +61,17 @@ def test_a_mistake_exits_non_zero_with_one_line_and_no_traceback():
 
 def test_start_wait_prints_the_result_as_json_once_a_worker_finished_it(workers):
     workers.start(threads=2)
-    result = manage("durable_start", "onboard_user", "--input", '{"user_id": 1}', "--id", "w1",
-                    "--wait", "--timeout", "3")
+    result = manage(
+        "durable_start",
+        "onboard_user",
+        "--input",
+        '{"user_id": 1}',
+        "--id",
+        "w1",
+        "--wait",
+        "--timeout",
+        "3",
+    )
     # onboard_user sleeps an hour: --wait times out with one line.
     assert result.returncode != 0 and "did not finish within 3 s" in result.stderr
     result = manage("durable_start", "add", "--input", '{"a": 2, "b": 3}', "--wait")
@@ -119,7 +128,10 @@ def test_inspect_replay_fails_when_code_and_record_diverge():
         call("durable_inspect", eid, "--replay")
     StepResult.objects.filter(execution_id=eid, step_id="shared").update(name="first")
     StepResult.objects.create(
-        execution_id=eid, step_id="removed:1", name="removed", status="COMPLETED",
+        execution_id=eid,
+        step_id="removed:1",
+        name="removed",
+        status="COMPLETED",
         started_at=WorkflowExecution.objects.get().created_at,
         finished_at=WorkflowExecution.objects.get().created_at,
     )

@@ -14,8 +14,8 @@ from django_durable import (
     run_workflow,
     signal_workflow,
     start_workflow,
+    store,
 )
-from django_durable import store
 from django_durable.exceptions import (
     ExecutionFinished,
     InvalidInput,
@@ -41,7 +41,8 @@ def test_derived_step_ids_count_occurrences_per_name():
     eid = start_workflow("steps_then_sleep", before=2, after=1)
     run_burst()
     assert list(StepResult.objects.filter(execution_id=eid).values_list("step_id", flat=True)) == [
-        "effect:1", "effect:2",
+        "effect:1",
+        "effect:2",
     ]
     assert Timer.objects.get(execution_id=eid).step_id == "ctx.sleep:1"
 
@@ -62,7 +63,8 @@ def test_a_resumed_run_loads_steps_in_one_query_and_records_each_new_step_with_o
     selects = [s for s in sqls if s.lstrip().upper().startswith("SELECT") and step_table in s]
     inserts = [s for s in sqls if s.lstrip().upper().startswith("INSERT") and step_table in s]
     execution_updates = [
-        s for s in sqls
+        s
+        for s in sqls
         if s.lstrip().upper().startswith("UPDATE") and WorkflowExecution._meta.db_table in s
     ]
     assert len(selects) == 1, selects

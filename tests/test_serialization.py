@@ -10,13 +10,32 @@ from django_durable.exceptions import PayloadTooLarge, SerializationError
 from django_durable.serialization import dumps, loads
 
 VALUES = [
-    None, True, False, 0, -1, 2**63 - 1, 1.5, "", "héllo", b"\x00\xff", [], [1, [2]], (),
-    (1, (2, 3)), {}, {"a": {"b": [1, (2,)]}}, {1: "int key"},
+    None,
+    True,
+    False,
+    0,
+    -1,
+    2**63 - 1,
+    1.5,
+    "",
+    "héllo",
+    b"\x00\xff",
+    [],
+    [1, [2]],
+    (),
+    (1, (2, 3)),
+    {},
+    {"a": {"b": [1, (2,)]}},
+    {1: "int key"},
     dt.datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=dt.UTC),
     dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone(dt.timedelta(hours=-5))),
-    dt.datetime(2026, 1, 2, 3, 4, 5), dt.date(2026, 2, 28), dt.time(23, 59, 59, 999999),
-    dt.timedelta(days=-1, seconds=3, microseconds=7), decimal.Decimal("1.10"),
-    decimal.Decimal("-1E+30"), uuid.UUID("12345678-1234-5678-1234-567812345678"),
+    dt.datetime(2026, 1, 2, 3, 4, 5),
+    dt.date(2026, 2, 28),
+    dt.time(23, 59, 59, 999999),
+    dt.timedelta(days=-1, seconds=3, microseconds=7),
+    decimal.Decimal("1.10"),
+    decimal.Decimal("-1E+30"),
+    uuid.UUID("12345678-1234-5678-1234-567812345678"),
 ]
 
 

@@ -41,7 +41,9 @@ def test_stale_worker_cannot_record_a_step_after_lease_takeover():
     fresh = _take_over(eid, "B")
     assert fresh.lease.epoch == stale.lease.epoch + 1
     with pytest.raises(_Abort):
-        store.record_step(stale.lease, _step(), started_at=WorkflowExecution.objects.get().created_at)
+        store.record_step(
+            stale.lease, _step(), started_at=WorkflowExecution.objects.get().created_at
+        )
     store.record_step(fresh.lease, _step(), started_at=WorkflowExecution.objects.get().created_at)
     assert StepResult.objects.filter(execution_id=eid).count() == 1
 
@@ -53,7 +55,9 @@ def test_stale_worker_cannot_finish_or_suspend_after_lease_takeover():
     with pytest.raises(_Abort):
         store.finish(stale.lease, Status.COMPLETED, result=dumps(3))
     with pytest.raises(_Abort):
-        store.suspend_on_timer(stale.lease, "ctx.sleep:1", "SLEEP", WorkflowExecution.objects.get().created_at)
+        store.suspend_on_timer(
+            stale.lease, "ctx.sleep:1", "SLEEP", WorkflowExecution.objects.get().created_at
+        )
     execution = WorkflowExecution.objects.get()
     assert execution.status == Status.RUNNING and execution.lease_owner == "B"
 
@@ -63,7 +67,9 @@ def test_canceled_execution_rejects_the_running_workers_step():
     (claimed,) = store.claim("A", 1, 60)
     store.cancel(eid, "stop")
     with pytest.raises(_Abort):
-        store.record_step(claimed.lease, _step(), started_at=WorkflowExecution.objects.get().created_at)
+        store.record_step(
+            claimed.lease, _step(), started_at=WorkflowExecution.objects.get().created_at
+        )
     assert not StepResult.objects.exists()
 
 

@@ -5,94 +5,164 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='WorkflowExecution',
+            name="WorkflowExecution",
             fields=[
-                ('id', models.CharField(max_length=255, primary_key=True, serialize=False)),
-                ('workflow_name', models.CharField(db_index=True, max_length=255)),
-                ('status', models.CharField(choices=[('PENDING', 'Pending'), ('RUNNING', 'Running'), ('SLEEPING', 'Sleeping'), ('WAITING', 'Waiting'), ('COMPLETED', 'Completed'), ('FAILED', 'Failed'), ('CANCELED', 'Canceled'), ('TIMED_OUT', 'Timed out')], default='PENDING', max_length=16)),
-                ('input', models.BinaryField()),
-                ('result', models.BinaryField(blank=True, null=True)),
-                ('error_type', models.CharField(blank=True, default='', max_length=255)),
-                ('error_message', models.TextField(blank=True, default='')),
-                ('error_traceback', models.TextField(blank=True, default='')),
-                ('cancel_reason', models.TextField(blank=True, default='')),
-                ('created_at', models.DateTimeField()),
-                ('updated_at', models.DateTimeField()),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('deadline_at', models.DateTimeField(blank=True, null=True)),
-                ('lease_owner', models.CharField(blank=True, default='', max_length=255)),
-                ('lease_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('lease_epoch', models.PositiveBigIntegerField(default=0)),
-                ('runs', models.PositiveIntegerField(default=0)),
-                ('retry_step_id', models.CharField(blank=True, default='', max_length=255)),
-                ('retry_attempts', models.PositiveIntegerField(default=0)),
+                ("id", models.CharField(max_length=255, primary_key=True, serialize=False)),
+                ("workflow_name", models.CharField(db_index=True, max_length=255)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("PENDING", "Pending"),
+                            ("RUNNING", "Running"),
+                            ("SLEEPING", "Sleeping"),
+                            ("WAITING", "Waiting"),
+                            ("COMPLETED", "Completed"),
+                            ("FAILED", "Failed"),
+                            ("CANCELED", "Canceled"),
+                            ("TIMED_OUT", "Timed out"),
+                        ],
+                        default="PENDING",
+                        max_length=16,
+                    ),
+                ),
+                ("input", models.BinaryField()),
+                ("result", models.BinaryField(blank=True, null=True)),
+                ("error_type", models.CharField(blank=True, default="", max_length=255)),
+                ("error_message", models.TextField(blank=True, default="")),
+                ("error_traceback", models.TextField(blank=True, default="")),
+                ("cancel_reason", models.TextField(blank=True, default="")),
+                ("created_at", models.DateTimeField()),
+                ("updated_at", models.DateTimeField()),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("deadline_at", models.DateTimeField(blank=True, null=True)),
+                ("lease_owner", models.CharField(blank=True, default="", max_length=255)),
+                ("lease_expires_at", models.DateTimeField(blank=True, null=True)),
+                ("lease_epoch", models.PositiveBigIntegerField(default=0)),
+                ("runs", models.PositiveIntegerField(default=0)),
+                ("retry_step_id", models.CharField(blank=True, default="", max_length=255)),
+                ("retry_attempts", models.PositiveIntegerField(default=0)),
             ],
             options={
-                'verbose_name': 'workflow execution',
-                'ordering': ['-created_at'],
-                'indexes': [models.Index(fields=['status', 'created_at'], name='durable_exec_status_created'), models.Index(fields=['status', 'lease_expires_at'], name='durable_exec_status_lease')],
+                "verbose_name": "workflow execution",
+                "ordering": ["-created_at"],
+                "indexes": [
+                    models.Index(
+                        fields=["status", "created_at"], name="durable_exec_status_created"
+                    ),
+                    models.Index(
+                        fields=["status", "lease_expires_at"], name="durable_exec_status_lease"
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Timer',
+            name="Timer",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('step_id', models.CharField(max_length=255)),
-                ('kind', models.CharField(choices=[('SLEEP', 'Sleep'), ('RETRY', 'Retry backoff'), ('SIGNAL_TIMEOUT', 'Signal timeout'), ('WORKFLOW_TIMEOUT', 'Workflow timeout')], max_length=16)),
-                ('due_at', models.DateTimeField(db_index=True)),
-                ('created_at', models.DateTimeField()),
-                ('execution', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='timers', to='django_durable.workflowexecution')),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("step_id", models.CharField(max_length=255)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("SLEEP", "Sleep"),
+                            ("RETRY", "Retry backoff"),
+                            ("SIGNAL_TIMEOUT", "Signal timeout"),
+                            ("WORKFLOW_TIMEOUT", "Workflow timeout"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("due_at", models.DateTimeField(db_index=True)),
+                ("created_at", models.DateTimeField()),
+                (
+                    "execution",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="timers",
+                        to="django_durable.workflowexecution",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['due_at'],
-                'constraints': [models.UniqueConstraint(fields=('execution', 'step_id'), name='durable_timer_unique')],
+                "ordering": ["due_at"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("execution", "step_id"), name="durable_timer_unique"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='StepResult',
+            name="StepResult",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('step_id', models.CharField(max_length=255)),
-                ('name', models.CharField(max_length=255)),
-                ('status', models.CharField(choices=[('COMPLETED', 'Completed'), ('FAILED', 'Failed')], max_length=16)),
-                ('result', models.BinaryField(blank=True, null=True)),
-                ('error_type', models.CharField(blank=True, default='', max_length=255)),
-                ('error_message', models.TextField(blank=True, default='')),
-                ('error_traceback', models.TextField(blank=True, default='')),
-                ('attempts', models.PositiveIntegerField(default=1)),
-                ('started_at', models.DateTimeField()),
-                ('finished_at', models.DateTimeField()),
-                ('execution', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='steps', to='django_durable.workflowexecution')),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("step_id", models.CharField(max_length=255)),
+                ("name", models.CharField(max_length=255)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("COMPLETED", "Completed"), ("FAILED", "Failed")], max_length=16
+                    ),
+                ),
+                ("result", models.BinaryField(blank=True, null=True)),
+                ("error_type", models.CharField(blank=True, default="", max_length=255)),
+                ("error_message", models.TextField(blank=True, default="")),
+                ("error_traceback", models.TextField(blank=True, default="")),
+                ("attempts", models.PositiveIntegerField(default=1)),
+                ("started_at", models.DateTimeField()),
+                ("finished_at", models.DateTimeField()),
+                (
+                    "execution",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="steps",
+                        to="django_durable.workflowexecution",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'step result',
-                'ordering': ['id'],
-                'constraints': [models.UniqueConstraint(fields=('execution', 'step_id'), name='durable_step_unique')],
+                "verbose_name": "step result",
+                "ordering": ["id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("execution", "step_id"), name="durable_step_unique"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Signal',
+            name="Signal",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('name', models.CharField(max_length=255)),
-                ('payload', models.BinaryField(blank=True, null=True)),
-                ('created_at', models.DateTimeField()),
-                ('consumed_at', models.DateTimeField(blank=True, null=True)),
-                ('consumed_by_step_id', models.CharField(blank=True, default='', max_length=255)),
-                ('execution', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='signals', to='django_durable.workflowexecution')),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("name", models.CharField(max_length=255)),
+                ("payload", models.BinaryField(blank=True, null=True)),
+                ("created_at", models.DateTimeField()),
+                ("consumed_at", models.DateTimeField(blank=True, null=True)),
+                ("consumed_by_step_id", models.CharField(blank=True, default="", max_length=255)),
+                (
+                    "execution",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="signals",
+                        to="django_durable.workflowexecution",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
-                'indexes': [models.Index(fields=['execution', 'name', 'consumed_at'], name='durable_signal_pending')],
+                "ordering": ["id"],
+                "indexes": [
+                    models.Index(
+                        fields=["execution", "name", "consumed_at"], name="durable_signal_pending"
+                    )
+                ],
             },
         ),
     ]

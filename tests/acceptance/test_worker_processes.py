@@ -41,7 +41,9 @@ def test_killed_worker_mid_workflow_resumes_without_rerunning_completed_steps(wo
         assert info.status == Status.COMPLETED, info.error
         assert info.result == sum(range(n))
         assert len(info.steps) == 2 * n
-    runs = Counter(SideEffect.objects.filter(execution_id__in=ids).values_list("execution_id", "step"))
+    runs = Counter(
+        SideEffect.objects.filter(execution_id__in=ids).values_list("execution_id", "step")
+    )
     for key in recorded_before_kill:
         if key[1].startswith("x"):
             assert runs[key] == 1, f"completed step {key} ran {runs[key]} times"

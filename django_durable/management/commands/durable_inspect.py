@@ -40,39 +40,63 @@ class Command(BaseCommand):
             for step in report["steps"]:
                 outcome = (
                     f"{step['error']['type']}: {step['error']['message']}"
-                    if step["error"] else to_json(step["result"])
+                    if step["error"]
+                    else to_json(step["result"])
                 )
-                rows.append([
-                    step["step_id"], step["status"], str(step["attempts"]),
-                    f"+{(step['started_at'] - start).total_seconds():.3f}s",
-                    f"{(step['finished_at'] - step['started_at']).total_seconds() * 1000:.1f}ms",
-                    _clip(outcome),
-                ])
+                rows.append(
+                    [
+                        step["step_id"],
+                        step["status"],
+                        str(step["attempts"]),
+                        f"+{(step['started_at'] - start).total_seconds():.3f}s",
+                        f"{_ms(step['finished_at'] - step['started_at']):.1f}ms",
+                        _clip(outcome),
+                    ]
+                )
             self.stdout.write(
                 table(["STEP", "STATUS", "ATTEMPTS", "STARTED", "TOOK", "RESULT / ERROR"], rows)
             )
         else:
             self.stdout.write("no steps recorded")
         for timer in report["timers"]:
-            self.stdout.write(f"timer   {timer['kind']} {timer['step_id']} due {timer['due_at']:%Y-%m-%d %H:%M:%S}")
+            self.stdout.write(
+                f"timer   {timer['kind']} {timer['step_id']} "
+                f"due {timer['due_at']:%Y-%m-%d %H:%M:%S}"
+            )
         for signal in report["signals"]:
-            state = f"consumed by {signal['consumed_by_step_id']}" if signal["consumed_at"] else "pending"
-            self.stdout.write(f"signal  {signal['name']} {_clip(to_json(signal['payload']))} ({state})")
+            state = (
+                f"consumed by {signal['consumed_by_step_id']}"
+                if signal["consumed_at"]
+                else "pending"
+            )
+            self.stdout.write(
+                f"signal  {signal['name']} {_clip(to_json(signal['payload']))} ({state})"
+            )
         if report.get("error"):
-            self.stdout.write(f"error: {report['error']['type']}: {one_line(Exception(report['error']['message']))}")
+            error = report["error"]
+            self.stdout.write(f"error: {error['type']}: {one_line(Exception(error['message']))}")
         if "replay" in report:
             replay = report["replay"]
             verdict = replay["verdict"]
+            matched = f"replay: {replay['replayed_steps']} recorded step(s) match"
+            upcoming = replay["next_step"]
             if verdict == "next-step":
-                self.stdout.write(f"replay: {replay['replayed_steps']} recorded step(s) match; next would run {replay['next_step']['step_id']}")
+                self.stdout.write(f"{matched}; next would run {upcoming['step_id']}")
             elif verdict == "waiting":
-                self.stdout.write(f"replay: {replay['replayed_steps']} recorded step(s) match; next it waits on {replay['next_step']['kind']} {replay['next_step']['step_id']}")
+                self.stdout.write(
+                    f"{matched}; next it waits on {upcoming['kind']} {upcoming['step_id']}"
+                )
             elif verdict in ("completed", "failed"):
-                self.stdout.write(f"replay: {replay['replayed_steps']} recorded step(s) match; the code {verdict}" + (f" ({replay['error']})" if replay["error"] else ""))
+                detail = f" ({replay['error']})" if replay["error"] else ""
+                self.stdout.write(f"{matched}; the code {verdict}{detail}")
             else:
                 self.stdout.write("replay: DIVERGED")
                 for problem in replay["problems"]:
                     self.stdout.write(f"  - {problem}")
+
+
+def _ms(delta) -> float:
+    return delta.total_seconds() * 1000
 
 
 def _clip(text: str, width: int = 60) -> str:

@@ -35,7 +35,9 @@ class Command(BaseCommand):
         if workflow:
             rows = rows.filter(workflow_name=workflow)
         last_step = StepResult.objects.filter(execution=OuterRef("pk")).order_by("-id")
-        rows = rows.annotate(current_step=Subquery(last_step.values("step_id")[:1]))[: max(limit, 1)]
+        rows = rows.annotate(current_step=Subquery(last_step.values("step_id")[:1]))[
+            : max(limit, 1)
+        ]
         rows = list(rows.values("id", "workflow_name", "status", "created_at", "current_step"))
         if json:
             self.stdout.write(to_json(rows))
@@ -48,8 +50,13 @@ class Command(BaseCommand):
             table(
                 ["ID", "WORKFLOW", "STATUS", "AGE", "CURRENT STEP"],
                 [
-                    [r["id"], r["workflow_name"], r["status"], age(r["created_at"], now),
-                     r["current_step"] or "-"]
+                    [
+                        r["id"],
+                        r["workflow_name"],
+                        r["status"],
+                        age(r["created_at"], now),
+                        r["current_step"] or "-",
+                    ]
                     for r in rows
                 ],
             )
@@ -69,5 +76,7 @@ class Command(BaseCommand):
         if info.status == Status.COMPLETED:
             lines.append(f"result:    {to_json(info.result)}")
         if info.error:
-            lines.append(f"error:     {info.error['type']}: {one_line(Exception(info.error['message']))}")
+            lines.append(
+                f"error:     {info.error['type']}: {one_line(Exception(info.error['message']))}"
+            )
         self.stdout.write("\n".join(lines))

@@ -13,7 +13,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--threads", type=int, default=4, help="executor threads (default 4)")
         parser.add_argument(
-            "--burst", action="store_true",
+            "--burst",
+            action="store_true",
             help="exit once nothing is runnable and no timer is due",
         )
 

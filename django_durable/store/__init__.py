@@ -1,0 +1,58 @@
+"""Every change of workflow state, and every lock: the one door to the engine's tables.
+
+Writes made on behalf of a run are fenced: they name the lease epoch the run was claimed
+with, and they change nothing once that epoch is gone (the lease was taken over, the
+execution was canceled, timed out or suspended). A fenced write that changes nothing raises
+``_Abort`` and the run stops without writing anything else.
+"""
+
+from .executions import (
+    cancel,
+    claim,
+    claim_one,
+    create_execution,
+    expire_leases_of,
+    finish,
+    has_runnable,
+    release,
+    renew_leases,
+    running_owners,
+)
+from .steps import load_steps, record_failed_attempt, record_step
+from .types import ClaimedExecution, Lease, RecordedStep, StepConflict
+from .waits import (
+    consume_signal,
+    deliver_signal,
+    fire_due_timers,
+    next_timer_due,
+    step_name_of,
+    suspend_on_signal,
+    suspend_on_timer,
+)
+
+__all__ = [
+    "ClaimedExecution",
+    "Lease",
+    "RecordedStep",
+    "StepConflict",
+    "cancel",
+    "claim",
+    "claim_one",
+    "consume_signal",
+    "create_execution",
+    "deliver_signal",
+    "expire_leases_of",
+    "finish",
+    "fire_due_timers",
+    "has_runnable",
+    "load_steps",
+    "next_timer_due",
+    "record_failed_attempt",
+    "record_step",
+    "release",
+    "renew_leases",
+    "running_owners",
+    "step_name_of",
+    "suspend_on_signal",
+    "suspend_on_timer",
+]

@@ -1,0 +1,191 @@
+"""Suspension on timers and signals, signal delivery, and firing due timers."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from .. import dialect
+from ..exceptions import ExecutionFinished, _Abort
+from ..models import (
+    FINAL_STATUSES,
+    LIVE_STATUSES,
+    Signal,
+    Status,
+    StepResult,
+    StepStatus,
+    Timer,
+    TimerKind,
+)
+from ..serialization import dumps
+from .executions import Executions, fenced, lock_status
+from .steps import record_step
+from .types import Lease, RecordedStep
+
+
+def suspend_on_timer(
+    lease: Lease, step_id: str, kind: str, due_at: dt.datetime, status: str = Status.SLEEPING
+) -> None:
+    """Put the execution to sleep until ``due_at``; its run ends here."""
+    now = timezone.now()
+    with dialect.write_transaction():
+        if not fenced(lease).update(
+            status=status, lease_owner="", lease_expires_at=None, updated_at=now
+        ):
+            raise _Abort("lease lost before the run could suspend")
+        # A timer already there (from an earlier run that crashed after suspending) keeps
+        # its original due time.
+        Timer.objects.bulk_create(
+            [
+                Timer(
+                    execution_id=lease.execution_id,
+                    step_id=step_id,
+                    kind=kind,
+                    due_at=due_at,
+                    created_at=now,
+                )
+            ],
+            ignore_conflicts=True,
+        )
+
+
+def suspend_on_signal(
+    lease: Lease, step_id: str, signal_name: str, timeout_at: dt.datetime | None
+) -> bool:
+    """Make the execution wait for a signal; ``False`` if one arrived meanwhile.
+
+    The execution row is updated (and so locked) before looking for signals: a signal
+    delivered concurrently either committed before that look and is seen, or waits for the
+    row and then finds the execution ``WAITING`` and wakes it.
+    """
+    now = timezone.now()
+    with dialect.write_transaction():
+        if not fenced(lease).update(
+            status=Status.WAITING, lease_owner="", lease_expires_at=None, updated_at=now
+        ):
+            raise _Abort("lease lost before the run could wait for a signal")
+        if Signal.objects.filter(
+            execution_id=lease.execution_id, name=signal_name, consumed_at__isnull=True
+        ).exists():
+            transaction.set_rollback(True)
+            return False
+        if timeout_at is not None:
+            Timer.objects.bulk_create(
+                [
+                    Timer(
+                        execution_id=lease.execution_id,
+                        step_id=step_id,
+                        kind=TimerKind.SIGNAL_TIMEOUT,
+                        due_at=timeout_at,
+                        created_at=now,
+                    )
+                ],
+                ignore_conflicts=True,
+            )
+    return True
+
+
+def consume_signal(
+    lease: Lease, step_id: str, name: str, signal_name: str, started_at: dt.datetime
+) -> tuple[bool, bytes | None]:
+    """Take the oldest unconsumed signal of that name and record it as the step's result."""
+    with dialect.write_transaction():
+        found = (
+            Signal.objects.select_for_update()
+            .filter(execution_id=lease.execution_id, name=signal_name, consumed_at__isnull=True)
+            .order_by("id")
+            .values_list("id", "payload")
+            .first()
+        )
+        if found is None:
+            return False, None
+        signal_pk, payload = found
+        payload = None if payload is None else bytes(payload)
+        Signal.objects.filter(pk=signal_pk).update(
+            consumed_at=timezone.now(), consumed_by_step_id=step_id
+        )
+        record_step(lease, RecordedStep(step_id, name, StepStatus.COMPLETED, payload), started_at)
+        Timer.objects.filter(execution_id=lease.execution_id, step_id=step_id).delete()
+    return True, payload
+
+
+def deliver_signal(execution_id: str, name: str, payload: bytes) -> None:
+    """Store a signal for an execution and wake it if it is waiting."""
+    now = timezone.now()
+    with dialect.write_transaction():
+        status = lock_status(execution_id)
+        if status in FINAL_STATUSES:
+            raise ExecutionFinished(execution_id, status, "signal")
+        Signal.objects.create(execution_id=execution_id, name=name, payload=payload, created_at=now)
+        if status == Status.WAITING:
+            Executions.filter(pk=execution_id, status=Status.WAITING).update(
+                status=Status.PENDING, updated_at=now
+            )
+
+
+def fire_due_timers(limit: int, execution_id: str | None = None) -> int:
+    """Fire up to ``limit`` due timers in one transaction; return how many fired.
+
+    A sleep's timer records the sleep step as completed and a signal timeout records the
+    wait as ``None``; both wake the execution. A retry timer only wakes it. A workflow
+    timeout ends a live execution as ``TIMED_OUT``.
+    """
+    now = timezone.now()
+    with dialect.write_transaction():
+        due = Timer.objects.filter(due_at__lte=now).order_by("due_at")
+        if execution_id is not None:
+            due = due.filter(execution_id=execution_id)
+        if connection.features.has_select_for_update_skip_locked:
+            due = due.select_for_update(skip_locked=True)
+        timers = list(due.values_list("id", "execution_id", "step_id", "kind")[:limit])
+        if not timers:
+            return 0
+        steps, wake, timed_out = [], set(), set()
+        none = dumps(None)
+        for _pk, eid, step_id, kind in timers:
+            if kind == TimerKind.WORKFLOW_TIMEOUT:
+                timed_out.add(eid)
+                continue
+            wake.add(eid)
+            if kind in (TimerKind.SLEEP, TimerKind.SIGNAL_TIMEOUT):
+                steps.append(
+                    StepResult(
+                        execution_id=eid,
+                        step_id=step_id,
+                        name=step_name_of(step_id),
+                        status=StepStatus.COMPLETED,
+                        result=none if kind == TimerKind.SIGNAL_TIMEOUT else None,
+                        started_at=now,
+                        finished_at=now,
+                    )
+                )
+        Timer.objects.filter(pk__in=[t[0] for t in timers]).delete()
+        if steps:
+            StepResult.objects.bulk_create(steps, ignore_conflicts=True)
+        if wake:
+            Executions.filter(
+                pk__in=list(wake), status__in=[Status.SLEEPING, Status.WAITING]
+            ).update(status=Status.PENDING, updated_at=now)
+        if timed_out:
+            Executions.filter(pk__in=list(timed_out), status__in=list(LIVE_STATUSES)).update(
+                status=Status.TIMED_OUT,
+                finished_at=now,
+                updated_at=now,
+                lease_owner="",
+                lease_expires_at=None,
+                error_type="django_durable.exceptions.WorkflowTimeout",
+                error_message="the workflow's timeout passed before it finished",
+            )
+            Timer.objects.filter(execution_id__in=list(timed_out)).delete()
+    return len(timers)
+
+
+def step_name_of(step_id: str) -> str:
+    """The step name in a derived step id ``name:count``."""
+    return step_id.rsplit(":", 1)[0]
+
+
+def next_timer_due() -> dt.datetime | None:
+    return Timer.objects.order_by("due_at").values_list("due_at", flat=True).first()
