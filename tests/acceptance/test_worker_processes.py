@@ -89,3 +89,23 @@ def test_sigterm_stops_a_worker_gracefully_and_releases_nothing_half_done(worker
     assert proc.wait(60) == 0, workers.log(proc)
     assert WorkflowExecution.objects.get(pk=eid).status == Status.COMPLETED
     assert SideEffect.objects.filter(execution_id=eid).count() <= 31
+
+
+def test_an_execution_held_by_a_dead_worker_on_another_host_is_taken_over_when_its_lease_expires(
+    workers,
+):
+    from django_durable import store
+
+    eid = start_workflow("steps", n=3)
+    (claimed,) = store.claim("elsewhere/pid:[1]:4242:cafebabe", 1, lease_seconds=2)
+    proc = workers.start(threads=2)
+    # Another host's process cannot be checked from here: only the lease's end frees it.
+    wait_for(lambda: WorkflowExecution.objects.get(pk=eid).status == Status.COMPLETED, timeout=30)
+    execution = WorkflowExecution.objects.get(pk=eid)
+    assert execution.lease_epoch == claimed.lease.epoch + 1
+    assert (execution.finished_at - claimed_at(claimed)).total_seconds() >= 1.5
+    assert proc.poll() is None
+
+
+def claimed_at(claimed):
+    return WorkflowExecution.objects.get(pk=claimed.lease.execution_id).started_at
