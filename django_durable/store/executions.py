@@ -173,7 +173,12 @@ def release(lease: Lease) -> bool:
 def running_owners(prefix: str) -> list[str]:
     """Owners whose name starts with ``prefix`` that hold running executions."""
     return list(
-        Executions.filter(status=Status.RUNNING, lease_owner__startswith=prefix)
+        Executions.filter(
+            status=Status.RUNNING,
+            lease_owner__startswith=prefix,
+            lease_expires_at__gt=timezone.now(),
+        )
+        .order_by()  # the model's ordering would defeat DISTINCT
         .values_list("lease_owner", flat=True)
         .distinct()
     )
@@ -183,9 +188,10 @@ def expire_leases_of(owners: list[str]) -> int:
     """End the leases of owners known to be dead, so their executions are claimable now."""
     if not owners:
         return 0
-    return Executions.filter(status=Status.RUNNING, lease_owner__in=owners).update(
-        lease_expires_at=timezone.now() - dt.timedelta(seconds=1)
-    )
+    now = timezone.now()
+    return Executions.filter(
+        status=Status.RUNNING, lease_owner__in=owners, lease_expires_at__gt=now
+    ).update(lease_expires_at=now - dt.timedelta(seconds=1))
 
 
 def fenced(lease: Lease):
