@@ -36,6 +36,13 @@ def start_workflow(
     left alone and its id is returned. Called inside ``transaction.atomic()``, the
     execution becomes visible to workers when that transaction commits.
     """
+    return start_workflow_with(name_or_fn, inputs, workflow_id=workflow_id)
+
+
+def start_workflow_with(
+    name_or_fn: NameOrFunction, inputs: dict[str, Any], *, workflow_id: str | None = None
+) -> str:
+    """:func:`start_workflow` with the inputs as a dict, so that any input name works."""
     definition = register.get_workflow(name_or_fn)
     data = _encode_inputs(definition, inputs)
     if workflow_id is not None:
@@ -57,6 +64,8 @@ def _encode_inputs(definition: WorkflowDefinition, inputs: dict[str, Any]) -> by
 def _check_execution_id(execution_id: object) -> None:
     if not isinstance(execution_id, str) or not execution_id.strip() or len(execution_id) > 255:
         raise InvalidInput("an execution id must be a non-empty string of at most 255 characters")
+    if "\x00" in execution_id:
+        raise InvalidInput("an execution id must not contain NUL characters")
 
 
 def wait_workflow(execution_id: str, timeout: float | None = None) -> Any:
@@ -147,8 +156,10 @@ def _initial_claim(execution_id: str, owner: str) -> store.ClaimedExecution:
 
 def signal_workflow(execution_id: str, name: str, payload: Any = None) -> None:
     """Send the signal ``name`` with ``payload`` to an execution, waking it if it waits."""
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidInput("a signal name must be a non-empty string")
+    if not isinstance(name, str) or not name.strip() or len(name) > 255:
+        raise InvalidInput("a signal name must be a non-empty string of at most 255 characters")
+    if "\x00" in name:
+        raise InvalidInput("a signal name must not contain NUL characters")
     data = dumps(payload, what=f"the payload of signal {name!r}")
     store.deliver_signal(execution_id, name, data)
 

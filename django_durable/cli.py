@@ -20,6 +20,8 @@ def parse_json(text: str | None, option: str = "--input", *, require_object: boo
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise CommandError(f"{option} is not valid JSON: {exc.msg} at position {exc.pos}")
+    except RecursionError:
+        raise CommandError(f"{option} is nested too deeply to parse")
     if require_object and not isinstance(value, dict):
         raise CommandError(
             f"{option} must be a JSON object of keyword arguments, like '{{\"user_id\": 7}}', "

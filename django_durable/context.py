@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import inspect
+import logging
+import math
 import random as _random
 import threading
 import traceback
@@ -25,6 +28,7 @@ from . import store
 from .conf import durable_settings
 from .dialect import write_transaction
 from .exceptions import (
+    InvalidInput,
     NonDeterminismError,
     SerializationError,
     StepFailed,
@@ -41,6 +45,7 @@ from .serialization import dumps, loads
 from .timeouts import call_with_timeout
 
 _SLEEP = "ctx.sleep"
+logger = logging.getLogger("django_durable")
 
 
 class WorkflowContext:
@@ -129,6 +134,7 @@ class WorkflowContext:
             definition.retry,
             definition.timeout,
             False,
+            kind="activity",
         )
 
     def sleep(self, seconds: float | dt.timedelta) -> None:
@@ -207,10 +213,21 @@ class WorkflowContext:
                 raise _Abort("the execution was canceled or its lease was lost")
             if self._deadline_at is not None and timezone.now() >= self._deadline_at:
                 raise _DeadlineExceeded()
-        self._counts[name] += 1
-        step_id = explicit_id if explicit_id is not None else f"{name}:{self._counts[name]}"
+        if explicit_id is None:
+            # Only derived ids count: an explicit id never shifts the others of its name.
+            self._counts[name] += 1
+            step_id = f"{name}:{self._counts[name]}"
+        else:
+            step_id = explicit_id
         if not isinstance(step_id, str) or not step_id:
             raise TypeError("step_id must be a non-empty string")
+        for what, text in (("step id", step_id), ("step name", name)):
+            # Checked before anything is written: the database would refuse the row on every
+            # run (PostgreSQL, MySQL), and the run would be retried forever.
+            if len(text) > 255:
+                raise ValueError(f"the {what} {text[:40]!r}… must be at most 255 characters")
+            if "\x00" in text:
+                raise ValueError(f"the {what} {text!r} must not contain NUL characters")
         self.visited.append(step_id)
         return step_id
 
@@ -242,6 +259,7 @@ class WorkflowContext:
         policy: RetryPolicy,
         timeout: float | None,
         atomic: bool,
+        kind: str = "step",
     ) -> Any:
         step_id = self._enter(name, explicit_id)
         recorded = self._lookup(step_id, name)
@@ -249,6 +267,7 @@ class WorkflowContext:
             return self._outcome(recorded)
         if self._replay:
             raise _ReplayStop(step_id, name, "step")
+        _check_arguments(fn, args, kwargs, f"{kind} {name!r} (step {step_id!r})")
         attempt = self._retry_attempts + 1 if self._retry_step_id == step_id else 1
         while True:
             started = timezone.now()
@@ -271,6 +290,15 @@ class WorkflowContext:
                     delay = next_delay(policy, attempt)
                 if delay is None:
                     self._record_failure(step_id, name, error, attempt, started)
+                logger.warning(
+                    "execution %s: step %r attempt %d failed (%s: %s); retrying in %.3g s",
+                    self._execution_id,
+                    step_id,
+                    attempt,
+                    type(error).__name__,
+                    error,
+                    delay,
+                )
                 self._store(store.record_failed_attempt, self._lease, step_id, attempt)
                 if delay > durable_settings.DURABLE_INLINE_RETRY_SECONDS:
                     due = timezone.now() + dt.timedelta(seconds=delay)
@@ -407,6 +435,20 @@ def _timeout_seconds(value: Any, where: str, allow_zero: bool = False) -> float 
         value = value.total_seconds()
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise TypeError(f"{where}() takes seconds (a number) or a timedelta, not {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{where}() needs a finite number of seconds, not {value!r}")
     if value < 0 or (value == 0 and not allow_zero):
         raise ValueError(f"{where}() needs a positive number of seconds, not {value!r}")
     return float(value)
+
+
+def _check_arguments(fn: Callable[..., Any], args: tuple, kwargs: dict, what: str) -> None:
+    """Refuse a call that cannot bind to ``fn`` before it runs (and before any retry)."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return  # some builtins have no signature: let the call itself tell
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        raise InvalidInput(f"wrong arguments for {what}: {exc}") from None

@@ -86,3 +86,13 @@ def _share_lock_clause() -> str:
     if connection.vendor == "mysql":
         return " LOCK IN SHARE MODE"
     return " FOR SHARE"
+
+
+def storable_text(text: str) -> str:
+    """``text`` with NUL characters escaped: PostgreSQL text columns cannot hold them.
+
+    Used for the free text the engine stores (error messages and tracebacks, cancel
+    reasons), so a workflow raising ``ValueError("a\\x00b")`` ends ``FAILED`` instead of
+    failing the write that records it, run after run.
+    """
+    return text.replace("\x00", "\\x00")

@@ -149,8 +149,13 @@ def _name_of(name_or_fn: Any, kind: type) -> str:
 
 
 def _check_name(name: object, kind: str) -> None:
-    if name is not None and (not isinstance(name, str) or not name.strip()):
-        raise ImproperlyConfigured(f"register.{kind}(name=...) must be a non-empty string")
+    if name is not None and (
+        not isinstance(name, str) or not name.strip() or len(name) > 255 or "\x00" in name
+    ):
+        raise ImproperlyConfigured(
+            f"register.{kind}(name=...) must be a non-empty string of at most 255 characters "
+            "without NUL characters"
+        )
 
 
 def _check_timeout(timeout: object, kind: str) -> None:

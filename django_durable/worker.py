@@ -219,10 +219,13 @@ class Worker:
         with self._lock:
             if self._held:
                 return False
-        if self._guard(store.has_runnable, default=True):
-            return False
+        # Timers before runnable executions: the scheduler turns a due timer into a
+        # runnable execution in one transaction, so in this order no state in between is
+        # missed (the other order can see neither and stop with work left).
         due = self._guard(store.next_timer_due)
-        return due is None or due > timezone.now()
+        if due is not None and due <= timezone.now():
+            return False
+        return not self._guard(store.has_runnable, default=True)
 
     # --- shutdown ---------------------------------------------------------------------
 

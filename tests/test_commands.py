@@ -147,3 +147,19 @@ def test_replay_of_a_finished_execution_that_would_run_an_unrecorded_step_diverg
     StepResult.objects.filter(execution_id=eid, step_id="s1").delete()
     with pytest.raises(CommandError, match="would now run step 's1'"):
         call("durable_inspect", eid, "--replay")
+
+
+def test_an_input_named_like_an_api_keyword_reaches_the_workflow():
+    from django_durable.registry import register
+
+    @register.workflow(name="takes_workflow_id")
+    def takes_workflow_id(ctx, workflow_id: int):
+        return workflow_id
+
+    try:
+        out = call("durable_start", "takes_workflow_id", "--input", '{"workflow_id": 5}')
+        execution_id = out.strip().splitlines()[-1]
+        run_burst()
+        assert get_workflow(execution_id).result == 5
+    finally:
+        register.workflows.pop("takes_workflow_id")

@@ -214,9 +214,9 @@ def finish(
         done = fenced(lease).update(
             status=status,
             result=result,
-            error_type=error_type[:255],
-            error_message=error_message,
-            error_traceback=error_traceback,
+            error_type=dialect.storable_text(error_type)[:255],
+            error_message=dialect.storable_text(error_message),
+            error_traceback=dialect.storable_text(error_traceback),
             finished_at=now,
             updated_at=now,
             lease_owner="",
@@ -239,7 +239,7 @@ def cancel(execution_id: str, reason: str = "") -> None:
             raise ExecutionFinished(execution_id, status, "cancel")
         Executions.filter(pk=execution_id).update(
             status=Status.CANCELED,
-            cancel_reason=reason,
+            cancel_reason=dialect.storable_text(reason),
             finished_at=now,
             updated_at=now,
             lease_owner="",

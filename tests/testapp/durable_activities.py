@@ -1,4 +1,5 @@
 import os
+import threading
 
 from django_durable.registry import register
 from django_durable.retry import RetryPolicy
@@ -32,3 +33,20 @@ def slow(seconds: float):
 
     time.sleep(seconds)
     return "done"
+
+
+# --- used by tests/test_bad_input.py ---------------------------------------------------
+
+NEVER_RETURNS = threading.Event()
+"""Set by the tests at teardown to let the abandoned ``never_returns`` thread end."""
+
+
+@register.activity(retry=RetryPolicy(max_attempts=1), timeout=0.3)
+def never_returns():
+    NEVER_RETURNS.wait()
+    return "released"
+
+
+@register.activity(retry=RetryPolicy(max_attempts=1))
+def a_set():
+    return {1, 2, 3}

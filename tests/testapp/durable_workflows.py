@@ -1,3 +1,4 @@
+import datetime as dt
 import os
 import time
 
@@ -180,3 +181,142 @@ def mixed(ctx, n: int):
         ctx.step(effect, ctx.execution_id, f"x{i}", 0.1, step_id=f"x{i}")
         total += ctx.step(book, i, atomic=True, step_id=f"l{i}")
     return total
+
+
+# --- used by tests/test_bad_input.py ---------------------------------------------------
+
+
+def _one():
+    return 1
+
+
+BAD_CTX_CALLS = {
+    "sleep_text": lambda ctx: ctx.sleep("soon"),
+    "sleep_negative": lambda ctx: ctx.sleep(-1),
+    "sleep_nan": lambda ctx: ctx.sleep(float("nan")),
+    "sleep_infinite": lambda ctx: ctx.sleep(float("inf")),
+    "sleep_until_naive": lambda ctx: ctx.sleep_until(dt.datetime(2030, 1, 1)),
+    "sleep_until_text": lambda ctx: ctx.sleep_until("tomorrow"),
+    "wait_signal_empty": lambda ctx: ctx.wait_signal(""),
+    "wait_signal_none": lambda ctx: ctx.wait_signal(None),
+    "wait_signal_bad_timeout": lambda ctx: ctx.wait_signal("go", timeout="later"),
+    "wait_signal_long_name": lambda ctx: ctx.wait_signal("n" * 300, timeout=60),
+    "step_not_callable": lambda ctx: ctx.step("not callable"),
+    "step_bad_retry": lambda ctx: ctx.step(_one, retry={"max_attempts": 3}),
+    "step_atomic_timeout": lambda ctx: ctx.step(_one, atomic=True, timeout=5),
+    "step_negative_timeout": lambda ctx: ctx.step(_one, timeout=-1),
+    "step_empty_id": lambda ctx: ctx.step(_one, step_id=""),
+    "step_int_id": lambda ctx: ctx.step(_one, step_id=7),
+    "step_long_id": lambda ctx: ctx.step(_one, step_id="s" * 300),
+    "step_nul_id": lambda ctx: ctx.step(_one, step_id="a\x00b"),
+    "wait_signal_nul_name": lambda ctx: ctx.wait_signal("a\x00b", timeout=60),
+    "step_wrong_args": lambda ctx: ctx.step(_one, 1, 2),
+    "activity_unknown": lambda ctx: ctx.run_activity("no_such_activity"),
+    "activity_wrong_kwargs": lambda ctx: ctx.run_activity("send_email", user=7),
+}
+
+
+@register.workflow()
+def bad_ctx_call(ctx, case: str):
+    BAD_CTX_CALLS[case](ctx)
+    return "unreachable"
+
+
+LAMBDA_STEP_NAME = {"name": "<lambda>"}
+"""The name the step of ``renamed_lambda`` gets; a test changes it between two runs."""
+
+
+@register.workflow()
+def renamed_lambda(ctx, explicit: bool):
+    fn = lambda: 1  # noqa: E731 - a lambda on purpose
+    fn.__name__ = LAMBDA_STEP_NAME["name"]
+    first = ctx.step(fn, step_id="pick" if explicit else None)
+    ctx.sleep(60)
+    return first
+
+
+@register.workflow()
+def step_returns(ctx, kind: str, size: int = 0):
+    def produce():
+        if kind == "set":
+            return {1, 2}
+        if kind == "huge_int":
+            return 2**80
+        if kind == "blob":
+            return "x" * size
+        return object()
+
+    return ctx.step(produce)
+
+
+@register.workflow()
+def returns_big(ctx, size: int):
+    return "x" * size
+
+
+@register.workflow()
+def generator_flow(ctx):
+    yield ctx.step(_one)
+
+
+@register.workflow()
+def blocks_with_time_sleep(ctx, seconds: float):
+    time.sleep(seconds)  # blocks this run's thread; no timer row, no suspension
+    return ctx.step(_one)
+
+
+@register.workflow()
+def swallows_wait(ctx):
+    try:
+        ctx.wait_signal("go")
+    except:  # noqa: E722 - on purpose: the engine must still suspend
+        pass
+    ctx.step(effect, ctx.execution_id, "after-swallow")
+    return "should not complete"
+
+
+@register.workflow()
+def swallows_then_raises(ctx):
+    try:
+        ctx.sleep(60)
+    except BaseException:
+        raise ValueError("masked the suspension") from None
+    return "should not complete"
+
+
+@register.workflow()
+def never_returns_flow(ctx):
+    return ctx.run_activity("never_returns")
+
+
+@register.workflow()
+def interrupted_step(ctx, kind: str):
+    def interrupt():
+        raise (KeyboardInterrupt if kind == "keyboard" else SystemExit)("from a step")
+
+    return ctx.step(interrupt)
+
+
+@register.workflow()
+def exits_in_body(ctx):
+    raise SystemExit(3)
+
+
+@register.workflow()
+def recurses(ctx, in_step: bool = False):
+    def down(n):
+        return down(n + 1)
+
+    if in_step:
+        return ctx.step(down, 0)
+    return down(0)
+
+
+@register.workflow()
+def raises_nul(ctx):
+    raise ValueError("a NUL \x00 in the message")
+
+
+@register.workflow()
+def calls_activity(ctx, name: str):
+    return ctx.run_activity(name)

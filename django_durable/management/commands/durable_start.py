@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from django_durable.api import start_workflow, wait_workflow
+from django_durable.api import start_workflow_with, wait_workflow
 from django_durable.cli import one_line, parse_json, to_json
 from django_durable.exceptions import DurableError
 
@@ -18,7 +18,7 @@ class Command(BaseCommand):
     def handle(self, *args, name, input, execution_id, wait, timeout, **options):
         inputs = parse_json(input)
         try:
-            execution_id = start_workflow(name, workflow_id=execution_id, **inputs)
+            execution_id = start_workflow_with(name, inputs, workflow_id=execution_id)
         except DurableError as exc:
             raise CommandError(one_line(exc))
         self.stdout.write(execution_id)

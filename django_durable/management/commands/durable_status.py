@@ -1,5 +1,5 @@
 from django.core.management.base import BaseCommand, CommandError
-from django.db.models import OuterRef, Subquery
+from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
 from django_durable.api import get_workflow
@@ -38,7 +38,9 @@ class Command(BaseCommand):
         rows = rows.annotate(current_step=Subquery(last_step.values("step_id")[:1]))[
             : max(limit, 1)
         ]
-        rows = list(rows.values("id", "workflow_name", "status", "created_at", "current_step"))
+        rows = list(
+            rows.values("id", "status", "created_at", "current_step", workflow=F("workflow_name"))
+        )
         if json:
             self.stdout.write(to_json(rows))
             return
@@ -52,7 +54,7 @@ class Command(BaseCommand):
                 [
                     [
                         r["id"],
-                        r["workflow_name"],
+                        r["workflow"],
                         r["status"],
                         age(r["created_at"], now),
                         r["current_step"] or "-",
