@@ -156,8 +156,9 @@ def _initial_claim(execution_id: str, owner: str) -> store.ClaimedExecution:
 
 def signal_workflow(execution_id: str, name: str, payload: Any = None) -> None:
     """Send the signal ``name`` with ``payload`` to an execution, waking it if it waits."""
-    if not isinstance(name, str) or not name.strip() or len(name) > 255:
-        raise InvalidInput("a signal name must be a non-empty string of at most 255 characters")
+    # 200, not 255: the waiting step's id is "ctx.wait_signal:<name>:<n>".
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        raise InvalidInput("a signal name must be a non-empty string of at most 200 characters")
     if "\x00" in name:
         raise InvalidInput("a signal name must not contain NUL characters")
     data = dumps(payload, what=f"the payload of signal {name!r}")

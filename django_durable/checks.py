@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core import checks
 
 from .conf import DEFAULTS, durable_settings
@@ -39,3 +40,17 @@ def check_settings(app_configs=None, **kwargs):
             )
         )
     return errors
+
+
+@checks.register()
+def check_time_zone_support(app_configs=None, **kwargs):
+    if getattr(settings, "USE_TZ", True):
+        return []
+    return [
+        checks.Warning(
+            "USE_TZ is False: leases and timers are stored in local time, so a daylight "
+            "saving change can expire every lease at once or delay timers by an hour",
+            hint="Set USE_TZ = True (Django's default since 5.0).",
+            id="django_durable.W001",
+        )
+    ]

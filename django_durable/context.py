@@ -21,13 +21,14 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from . import store
 from .conf import durable_settings
 from .dialect import write_transaction
 from .exceptions import (
+    BrokenStepTransaction,
     InvalidInput,
     NonDeterminismError,
     SerializationError,
@@ -76,6 +77,7 @@ class WorkflowContext:
         self._counts: Counter[str] = Counter()
         self.visited: list[str] = []
         self.suspended = False
+        self._aborted = False
 
     @property
     def execution_id(self) -> str:
@@ -187,7 +189,10 @@ class WorkflowContext:
                 return loads(payload)
             if seconds == 0:
                 return self._record_value(step_id, step_name, None, started)
-            if self._store(store.suspend_on_signal, self._lease, step_id, name, timeout_at):
+            outcome = self._store(store.suspend_on_signal, self._lease, step_id, name, timeout_at)
+            if outcome == store.RECORDED:
+                return self._outcome(self._reload(step_id, step_name))
+            if outcome == store.SUSPENDED:
                 self._suspend()
 
     def now(self) -> dt.datetime:
@@ -209,8 +214,9 @@ class WorkflowContext:
             # Workflow code caught the suspension (a bare ``except:``) and went on.
             raise _Suspend()
         if not self._replay:
-            if self._abort.is_set():
-                raise _Abort("the execution was canceled or its lease was lost")
+            if self._aborted or self._abort.is_set():
+                self._aborted = True
+                raise self._stop_run("the execution was canceled or its lease was lost")
             if self._deadline_at is not None and timezone.now() >= self._deadline_at:
                 raise _DeadlineExceeded()
         if explicit_id is None:
@@ -219,6 +225,10 @@ class WorkflowContext:
             step_id = f"{name}:{self._counts[name]}"
         else:
             step_id = explicit_id
+            if isinstance(step_id, str) and step_id.startswith("ctx."):
+                raise ValueError(
+                    f"step_id {step_id!r}: ids starting with 'ctx.' are reserved for ctx calls"
+                )
         if not isinstance(step_id, str) or not step_id:
             raise TypeError("step_id must be a non-empty string")
         for what, text in (("step id", step_id), ("step name", name)):
@@ -305,25 +315,40 @@ class WorkflowContext:
                     self._store(store.suspend_on_timer, self._lease, step_id, TimerKind.RETRY, due)
                     self._suspend()
                 if self._abort.wait(delay):
-                    raise _Abort("the execution was canceled or its lease was lost") from None
+                    raise self._stop_run(
+                        "the execution was canceled or its lease was lost"
+                    ) from None
                 attempt += 1
                 continue
             return self._record_value(step_id, name, data, started, attempt, serialized=True)
 
     def _attempt_atomic(self, step_id, name, fn, args, kwargs, attempt, started):
+        user_error = None
         try:
             with write_transaction():
-                value = fn(*args, **kwargs)
-                data = dumps(value, what=f"the result of step {step_id!r}")
+                try:
+                    value = fn(*args, **kwargs)
+                    if transaction.get_rollback():
+                        raise BrokenStepTransaction(step_id)
+                    data = dumps(value, what=f"the result of step {step_id!r}")
+                except BaseException as exc:
+                    user_error = exc
+                    raise
                 step = store.RecordedStep(
                     step_id, name, StepStatus.COMPLETED, data, attempts=attempt
                 )
-                try:
-                    store.record_step(self._lease, step, started)
-                except DatabaseError as exc:
-                    raise _Abort(f"database error while recording {step_id!r}: {exc}") from exc
+                store.record_step(self._lease, step, started)
         except store.StepConflict:
             return self._outcome(self._reload(step_id, name))
+        except _Abort:
+            self._aborted = True
+            raise
+        except DatabaseError as exc:
+            if user_error is not None:
+                raise
+            # Beginning, recording or committing failed: the database's trouble, not the
+            # step's. The run stops; the step runs again later (its writes rolled back).
+            raise self._stop_run(f"database error around atomic step {step_id!r}: {exc}") from exc
         self._memo[step_id] = step
         return value
 
@@ -350,7 +375,7 @@ class WorkflowContext:
             step = self._reload(step_id, name)
             if step.status == StepStatus.COMPLETED:
                 # Another run recorded a success first; that record is the truth.
-                raise _Abort("step recorded by another run") from None
+                raise self._stop_run("step recorded by another run") from None
         self._memo[step_id] = step
         raise StepFailed(
             self._execution_id,
@@ -364,7 +389,7 @@ class WorkflowContext:
     def _reload(self, step_id: str, name: str) -> store.RecordedStep:
         recorded = self._store(store.load_steps, self._execution_id, step_id).get(step_id)
         if recorded is None:
-            raise _Abort(f"step {step_id!r} conflicted but is not recorded")
+            raise self._stop_run(f"step {step_id!r} conflicted but is not recorded")
         self._memo[step_id] = recorded
         return self._lookup(step_id, name)
 
@@ -398,16 +423,25 @@ class WorkflowContext:
         self.suspended = True
         raise _Suspend()
 
+    def _stop_run(self, reason: str) -> _Abort:
+        # Remembered, so that workflow code that swallows the abort (a bare ``except:``)
+        # is stopped again at its next ctx call.
+        self._aborted = True
+        return _Abort(reason)
+
     def _store(self, operation, *args, on_conflict: str | None = None):
         """Call a store operation; a database error aborts the run instead of failing it."""
         try:
             return operation(*args)
+        except _Abort:
+            self._aborted = True
+            raise
         except store.StepConflict:
             if on_conflict is None:
                 raise
             return _CONFLICT
         except DatabaseError as exc:
-            raise _Abort(f"database error: {exc}") from exc
+            raise self._stop_run(f"database error: {exc}") from exc
 
 
 _CONFLICT = object()
@@ -425,7 +459,11 @@ def describe_error(error: BaseException) -> tuple[str, str, str]:
     cls = type(error)
     error_type = f"{cls.__module__}.{cls.__qualname__}"
     trace = "".join(traceback.format_exception(cls, error, error.__traceback__))
-    return error_type, str(error), trace
+    try:
+        message = str(error)
+    except Exception:  # noqa: BLE001 - a broken __str__ must not hide the failure
+        message = repr(error)
+    return error_type, message, trace
 
 
 def _timeout_seconds(value: Any, where: str, allow_zero: bool = False) -> float | None:

@@ -95,4 +95,7 @@ def storable_text(text: str) -> str:
     reasons), so a workflow raising ``ValueError("a\\x00b")`` ends ``FAILED`` instead of
     failing the write that records it, run after run.
     """
-    return text.replace("\x00", "\\x00")
+    text = text.replace("\x00", "\\x00")
+    # Lone surrogates (from os.fsdecode of undecodable names) cannot be encoded for any
+    # database driver; keep them visible as escapes.
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -97,7 +97,6 @@ def _run(claimed: store.ClaimedExecution, abort: threading.Event | None) -> Outc
             error_type=error_type,
             error_message=message,
             error_traceback=trace,
-            delete_timers=claimed.deadline_at is not None,
         )
         return Outcome.FAILED
     if ctx.suspended:
@@ -108,9 +107,7 @@ def _run(claimed: store.ClaimedExecution, abort: threading.Event | None) -> Outc
     except SerializationError as error:
         store.finish(lease, Status.FAILED, error_type=_type_path(error), error_message=str(error))
         return Outcome.FAILED
-    store.finish(
-        lease, Status.COMPLETED, result=data, delete_timers=claimed.deadline_at is not None
-    )
+    store.finish(lease, Status.COMPLETED, result=data)
     return Outcome.COMPLETED
 
 

@@ -113,6 +113,18 @@ class StepFailed(DurableError):
         )
 
 
+class BrokenStepTransaction(DurableError):
+    """An atomic step caught a database error and went on; its transaction cannot commit."""
+
+    def __init__(self, step_id: str):
+        self.step_id = step_id
+        super().__init__(
+            f"atomic step {step_id!r} caught a database error inside its transaction, which "
+            "can then only roll back; let the error propagate, or wrap the statement that may "
+            "fail in its own transaction.atomic() block"
+        )
+
+
 class StepTimeout(DurableError, TimeoutError):
     def __init__(self, step_id: str, timeout: float):
         self.step_id = step_id

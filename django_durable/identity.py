@@ -8,12 +8,27 @@ import uuid
 
 
 def host_key() -> str:
-    """This host and PID namespace: owners with the same key see the same process ids."""
-    try:
-        namespace = os.readlink("/proc/self/ns/pid")
-    except OSError:
-        namespace = "-"
-    return f"{socket.gethostname()}/{namespace}"
+    """This host, boot and PID namespace: owners with the same key see the same process ids.
+
+    The hostname alone is not enough (containers often share one), nor is the namespace id
+    (the initial PID namespace has the same id on every Linux host); the boot id tells
+    machines apart.
+    """
+    parts = [socket.gethostname()]
+    for path, reader in (
+        ("/proc/sys/kernel/random/boot_id", _read),
+        ("/proc/self/ns/pid", os.readlink),
+    ):
+        try:
+            parts.append(reader(path).strip())
+        except OSError:
+            parts.append("-")
+    return "/".join(part.replace(":", "") for part in parts)
+
+
+def _read(path: str) -> str:
+    with open(path) as handle:
+        return handle.read()
 
 
 def new_owner_id() -> str:

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 
 from django.db import Error as DatabaseError
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.utils import timezone
 
 from . import store
@@ -22,6 +22,23 @@ from .engine import Outcome, run_claimed
 from .identity import host_key, new_owner_id, pid_of, process_alive
 
 logger = logging.getLogger("django_durable")
+
+_ABORT_BACKOFF_SECONDS = 5.0
+
+
+def drop_broken_connection() -> None:
+    """Close this thread's connection if a database error left it unusable.
+
+    Unlike ``close_old_connections()``, a healthy connection is kept whatever
+    ``CONN_MAX_AGE`` says: a worker thread is one long-lived client, and reconnecting for
+    every run would cost more than the run itself.
+    """
+    if connection.connection is None or not connection.errors_occurred:
+        return
+    if connection.in_atomic_block or connection.is_usable():
+        connection.errors_occurred = False
+    else:
+        connection.close()
 
 
 def expire_dead_local_owners(own_id: str) -> int:
@@ -56,6 +73,9 @@ class Worker:
         self.lease_seconds = float(durable_settings.DURABLE_LEASE_SECONDS)
         self.completed = 0
         self._stop = threading.Event()
+        # The scheduler and the heartbeat stop only after the executors: leases must be
+        # renewed (and cancels noticed) during the shutdown grace period too.
+        self._helpers_stop = threading.Event()
         self._hurry = threading.Event()
         self._wake = threading.Event()
         self._queue: queue.SimpleQueue[store.ClaimedExecution | None] = queue.SimpleQueue()
@@ -111,21 +131,21 @@ class Worker:
 
     def _loop(self, step) -> None:
         try:
-            while not self._stop.is_set():
+            while not self._helpers_stop.is_set():
                 try:
                     delay = step()
                 except Exception:  # noqa: BLE001 - a helper loop must outlive any error
                     logger.exception("error in worker %s (%s)", self.id, step.__name__)
                     connection.close()
                     delay = float(durable_settings.DURABLE_POLL_SECONDS)
-                self._stop.wait(delay)
+                self._helpers_stop.wait(delay)
         finally:
             connection.close()
 
     def _guard(self, operation, *args, default=None):
         """Run a database operation of a loop; on a database error, log and go on."""
         try:
-            close_old_connections()
+            drop_broken_connection()
             return operation(*args)
         except DatabaseError as exc:
             logger.warning("database error in worker %s: %s", self.id, exc)
@@ -165,20 +185,25 @@ class Worker:
         abort = held.abort if held else threading.Event()
         started = time.monotonic()
         try:
-            close_old_connections()
+            drop_broken_connection()
             outcome = run_claimed(item, abort)
         except BaseException:  # noqa: BLE001 - a worker thread must survive any run
             logger.exception("unexpected error while running %s", eid)
             outcome = Outcome.ABORTED
         finally:
-            close_old_connections()
             with self._lock:
-                self._held.pop(eid, None)
+                if self._held.get(eid) is held:
+                    del self._held[eid]
             self._wake.set()
+        try:
+            drop_broken_connection()
+        except DatabaseError:
+            connection.close()
         if outcome is Outcome.ABORTED and not abort.is_set():
-            # The run could not write (database trouble): hand the execution back rather
-            # than let it sit until its lease expires.
-            self._guard(store.release, item.lease)
+            # The run could not write (database trouble, or an error that recurs on every
+            # run): hand the execution back after a pause, neither at once (a hot loop) nor
+            # after the whole lease.
+            self._guard(store.release, item.lease, _ABORT_BACKOFF_SECONDS)
         self.completed += 1
         logger.info(
             "%s %s %s in %.3f s",
@@ -210,7 +235,13 @@ class Worker:
                 with self._lock:
                     for lease in leases:
                         held = self._held.get(lease.execution_id)
-                        if lease.execution_id not in still and held is not None:
+                        # Only the run that holds this very lease: the execution may have
+                        # been suspended and claimed again since the snapshot.
+                        if (
+                            lease.execution_id not in still
+                            and held is not None
+                            and held.lease.epoch == lease.epoch
+                        ):
                             held.abort.set()
         self._guard(expire_dead_local_owners, self.id)
         return float(durable_settings.DURABLE_HEARTBEAT_SECONDS)
@@ -252,5 +283,6 @@ class Worker:
             held.abort.set()
             if self._guard(store.release, held.lease):
                 logger.info("released %s (still running at shutdown)", held.lease.execution_id)
+        self._helpers_stop.set()
         for thread in helpers:
             thread.join(1.0)

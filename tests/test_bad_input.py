@@ -350,10 +350,10 @@ ROWS = [
         setup=sleeping,
     ),
     Row(
-        "cli-signal-name-over-255",
-        lambda s: call("durable_signal", s, "n" * 256),
+        "cli-signal-name-over-200",
+        lambda s: call("durable_signal", s, "n" * 201),
         CommandError,
-        r"^a signal name must be a non-empty string of at most 255",
+        r"^a signal name must be a non-empty string of at most 200",
         setup=sleeping,
     ),
     Row(
@@ -499,10 +499,10 @@ ROWS = [
         setup=sleeping,
     ),
     Row(
-        "api-signal-name-over-255",
-        lambda s: signal_workflow(s, "n" * 256),
+        "api-signal-name-over-200",
+        lambda s: signal_workflow(s, "n" * 201),
         InvalidInput,
-        r"at most 255 characters",
+        r"at most 200 characters",
         setup=sleeping,
     ),
     Row(
@@ -895,10 +895,10 @@ def test_the_table_has_at_least_25_rows():
         (["durable_start", "nope"], "unknown workflow 'nope'"),
         (["durable_start", "add", "--input", NESTED], "--input is nested too deeply"),
         (["durable_start", "add", "--id", LONG, "--input", '{"a": 1, "b": 2}'], "at most 255"),
-        (["durable_signal", "done", "n" * 256], "at most 255 characters"),
+        (["durable_signal", "done", "n" * 201], "at most 200 characters"),
         (["durable_cancel", "done"], "it has already ended (COMPLETED)"),
     ],
-    ids=["unknown-workflow", "nested-json", "id-over-255", "signal-name-over-255", "cancel-done"],
+    ids=["unknown-workflow", "nested-json", "id-over-255", "signal-name-over-200", "cancel-done"],
 )
 def test_a_real_process_exits_non_zero_with_one_line(args, message):
     finished()

@@ -21,6 +21,9 @@ from .executions import (
 from .steps import load_steps, record_failed_attempt, record_step
 from .types import ClaimedExecution, Lease, RecordedStep, StepConflict
 from .waits import (
+    RECORDED,
+    SIGNALED,
+    SUSPENDED,
     consume_signal,
     deliver_signal,
     fire_due_timers,
@@ -31,6 +34,9 @@ from .waits import (
 )
 
 __all__ = [
+    "RECORDED",
+    "SIGNALED",
+    "SUSPENDED",
     "ClaimedExecution",
     "Lease",
     "RecordedStep",

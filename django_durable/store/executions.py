@@ -98,12 +98,23 @@ def claim(owner: str, limit: int, lease_seconds: float) -> list[ClaimedExecution
     if limit <= 0:
         return []
     now = timezone.now()
+    # Two queries, each served in order by an index: a single OR would make MySQL scan and
+    # sort every runnable row, locking all of them before the LIMIT.
+    pending = Executions.filter(status=Status.PENDING).order_by("created_at")
+    expired = Executions.filter(status=Status.RUNNING, lease_expires_at__lt=now).order_by(
+        "lease_expires_at"
+    )
+    claimed: list[ClaimedExecution] = []
     with dialect.write_transaction():
-        candidates = Executions.filter(_runnable(now)).order_by("created_at")
-        if connection.features.has_select_for_update_skip_locked:
-            candidates = candidates.select_for_update(skip_locked=True)
-        rows = list(candidates.values_list(*_CLAIM_COLUMNS)[:limit])
-        return [c for row in rows if (c := _take(row, owner, lease_seconds, now)) is not None]
+        for candidates in (pending, expired):
+            wanted = limit - len(claimed)
+            if wanted <= 0:
+                break
+            if connection.features.has_select_for_update_skip_locked:
+                candidates = candidates.select_for_update(skip_locked=True)
+            rows = list(candidates.values_list(*_CLAIM_COLUMNS)[:wanted])
+            claimed += [c for row in rows if (c := _take(row, owner, lease_seconds, now))]
+    return claimed
 
 
 def claim_one(execution_id: str, owner: str, lease_seconds: float) -> ClaimedExecution | None:
@@ -158,16 +169,18 @@ def renew_leases(leases: list[Lease], lease_seconds: float) -> set[str]:
     return held
 
 
-def release(lease: Lease) -> bool:
-    """Give an execution back (graceful stop): it becomes runnable by anyone at once."""
-    return bool(
-        fenced(lease).update(
-            status=Status.PENDING,
-            lease_owner="",
-            lease_expires_at=None,
-            updated_at=timezone.now(),
-        )
-    )
+def release(lease: Lease, after: float = 0.0) -> bool:
+    """Give an execution back: runnable by anyone at once, or only ``after`` seconds.
+
+    A delayed release keeps the execution ``RUNNING`` with a lease that ends then, so a run
+    that keeps failing for the same reason is retried with a pause, not in a hot loop.
+    """
+    now = timezone.now()
+    if after > 0:
+        changes = {"lease_expires_at": now + dt.timedelta(seconds=after)}
+    else:
+        changes = {"status": Status.PENDING, "lease_owner": "", "lease_expires_at": None}
+    return bool(fenced(lease).update(updated_at=now, **changes))
 
 
 def running_owners(prefix: str) -> list[str]:
@@ -206,11 +219,15 @@ def finish(
     error_type: str = "",
     error_message: str = "",
     error_traceback: str = "",
-    delete_timers: bool = True,
 ) -> None:
-    """End a run's execution with a final status; ``_Abort`` if the lease is gone."""
+    """End a run's execution with a final status; ``_Abort`` if the lease is gone.
+
+    Its timers go first: every transaction that touches both takes timer rows before the
+    execution row (as the scheduler does), so that none of them can deadlock another.
+    """
     now = timezone.now()
     with dialect.write_transaction():
+        Timer.objects.filter(execution_id=lease.execution_id).delete()
         done = fenced(lease).update(
             status=status,
             result=result,
@@ -226,14 +243,13 @@ def finish(
         )
         if not done:
             raise _Abort("lease lost before the run could finish")
-        if delete_timers:
-            Timer.objects.filter(execution_id=lease.execution_id).delete()
 
 
 def cancel(execution_id: str, reason: str = "") -> None:
     """Cancel a live execution: no further step of it runs; its timers are deleted."""
     now = timezone.now()
     with dialect.write_transaction():
+        Timer.objects.filter(execution_id=execution_id).delete()  # timers first: see finish()
         status = lock_status(execution_id)
         if status in FINAL_STATUSES:
             raise ExecutionFinished(execution_id, status, "cancel")
@@ -245,7 +261,6 @@ def cancel(execution_id: str, reason: str = "") -> None:
             lease_owner="",
             lease_expires_at=None,
         )
-        Timer.objects.filter(execution_id=execution_id).delete()
 
 
 def lock_status(execution_id: str) -> str:

@@ -31,60 +31,55 @@ def suspend_on_timer(
     """Put the execution to sleep until ``due_at``; its run ends here."""
     now = timezone.now()
     with dialect.write_transaction():
+        # Timer rows before the execution row, in every transaction (see store.finish).
+        # A timer already there (from an earlier run that crashed after suspending) keeps
+        # its original due time.
+        _add_timer(lease.execution_id, step_id, kind, due_at, now)
         if not fenced(lease).update(
             status=status, lease_owner="", lease_expires_at=None, updated_at=now
         ):
             raise _Abort("lease lost before the run could suspend")
-        # A timer already there (from an earlier run that crashed after suspending) keeps
-        # its original due time.
-        Timer.objects.bulk_create(
-            [
-                Timer(
-                    execution_id=lease.execution_id,
-                    step_id=step_id,
-                    kind=kind,
-                    due_at=due_at,
-                    created_at=now,
-                )
-            ],
-            ignore_conflicts=True,
-        )
+
+
+def _add_timer(execution_id: str, step_id: str, kind: str, due_at: dt.datetime, now) -> None:
+    timer = Timer(
+        execution_id=execution_id, step_id=step_id, kind=kind, due_at=due_at, created_at=now
+    )
+    Timer.objects.bulk_create([timer], ignore_conflicts=True)
+
+
+SUSPENDED, SIGNALED, RECORDED = "suspended", "signaled", "recorded"
 
 
 def suspend_on_signal(
     lease: Lease, step_id: str, signal_name: str, timeout_at: dt.datetime | None
-) -> bool:
-    """Make the execution wait for a signal; ``False`` if one arrived meanwhile.
+) -> str:
+    """Make the execution wait for a signal.
 
-    The execution row is updated (and so locked) before looking for signals: a signal
-    delivered concurrently either committed before that look and is seen, or waits for the
-    row and then finds the execution ``WAITING`` and wakes it.
+    Return ``SUSPENDED``, or, having changed nothing, ``SIGNALED`` when a signal arrived
+    meanwhile, or ``RECORDED`` when the wait's timeout fired meanwhile (the step is then
+    recorded as ``None``). The execution row is updated (and so locked) before looking for
+    signals: a signal delivered concurrently either committed before that look and is seen,
+    or waits for the row and then finds the execution ``WAITING`` and wakes it.
     """
     now = timezone.now()
     with dialect.write_transaction():
+        if timeout_at is not None:
+            _add_timer(lease.execution_id, step_id, TimerKind.SIGNAL_TIMEOUT, timeout_at, now)
         if not fenced(lease).update(
             status=Status.WAITING, lease_owner="", lease_expires_at=None, updated_at=now
         ):
             raise _Abort("lease lost before the run could wait for a signal")
-        if Signal.objects.filter(
+        outcome = SUSPENDED
+        if StepResult.objects.filter(execution_id=lease.execution_id, step_id=step_id).exists():
+            outcome = RECORDED
+        elif Signal.objects.filter(
             execution_id=lease.execution_id, name=signal_name, consumed_at__isnull=True
         ).exists():
+            outcome = SIGNALED
+        if outcome != SUSPENDED:
             transaction.set_rollback(True)
-            return False
-        if timeout_at is not None:
-            Timer.objects.bulk_create(
-                [
-                    Timer(
-                        execution_id=lease.execution_id,
-                        step_id=step_id,
-                        kind=TimerKind.SIGNAL_TIMEOUT,
-                        due_at=timeout_at,
-                        created_at=now,
-                    )
-                ],
-                ignore_conflicts=True,
-            )
-    return True
+    return outcome
 
 
 def consume_signal(
@@ -101,13 +96,15 @@ def consume_signal(
         )
         if found is None:
             return False, None
+        # The wait's timeout timer before the step row (see store.finish): if the scheduler
+        # is firing it right now, this waits, and the insert below then conflicts.
+        Timer.objects.filter(execution_id=lease.execution_id, step_id=step_id).delete()
         signal_pk, payload = found
         payload = None if payload is None else bytes(payload)
         Signal.objects.filter(pk=signal_pk).update(
             consumed_at=timezone.now(), consumed_by_step_id=step_id
         )
         record_step(lease, RecordedStep(step_id, name, StepStatus.COMPLETED, payload), started_at)
-        Timer.objects.filter(execution_id=lease.execution_id, step_id=step_id).delete()
     return True, payload
 
 

@@ -320,3 +320,25 @@ def raises_nul(ctx):
 @register.workflow()
 def calls_activity(ctx, name: str):
     return ctx.run_activity(name)
+
+
+@register.workflow()
+def atomic_swallows_db_error(ctx):
+    from django.db import IntegrityError
+
+    def book_twice():
+        Ledger.objects.create(execution_id=ctx.execution_id, entry="dup", amount=1)
+        try:
+            SideEffect.objects.create(execution_id=None, step="x")  # NOT NULL violation
+        except IntegrityError:
+            pass  # swallowed: the transaction can now only roll back
+        return 1
+
+    return ctx.step(book_twice, atomic=True)
+
+
+@register.workflow()
+def wait_after_other_signal(ctx):
+    note = ctx.wait_signal("note")
+    decision = ctx.wait_signal("approve", timeout=30)
+    return {"note": note, "decision": decision}
