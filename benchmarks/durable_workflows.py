@@ -1,12 +1,57 @@
+"""The benchmark workflows (auto-discovered: ``benchmarks`` is an installed app)."""
+
+import os
+import signal
+import time
+
 from django_durable import register
+
+# W3: the step after the K recorded ones kills its own process in the first phase and
+# notes the time it ran in the second.
+RESUMED_AT: list[float] = []
 
 
 def trivial(i):
     return i
 
 
+def after_k():
+    if os.environ.get("BENCH_CRASH_AFTER_K"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    RESUMED_AT.append(time.perf_counter())
+    return None
+
+
+def wall_clock():
+    return time.time()
+
+
 @register.workflow()
 def bench_steps(ctx, n: int):
+    """W1 (and W3's first phase): ``n`` sequential trivial steps."""
     for i in range(n):
         ctx.step(trivial, i)
     return n
+
+
+@register.workflow()
+def bench_three(ctx, i: int):
+    """W2: three trivial steps."""
+    for j in range(3):
+        ctx.step(trivial, i + j)
+    return i
+
+
+@register.workflow()
+def bench_resume(ctx, k: int):
+    """W3: ``k`` trivial steps, then one that crashes (first phase) or is timed (second)."""
+    for i in range(k):
+        ctx.step(trivial, i)
+    ctx.step(after_k)
+    return k
+
+
+@register.workflow()
+def bench_first(ctx):
+    """W5: the first step returns the wall-clock time at which it ran."""
+    return ctx.step(wall_clock)

@@ -54,8 +54,13 @@ def main() -> None:
     f, d = statistics.median(floors), statistics.median(ours)
     print(f"database: {connection.vendor}  steps: {n}  repetitions: {repeats}")
     print(f"{'case':<28}{'median µs':>12}{'min':>10}{'max':>10}{'× floor':>10}")
-    print(f"{'floor (1-row INSERT commit)':<28}{f:>12.1f}{min(floors):>10.1f}{max(floors):>10.1f}{1:>10.2f}")
-    print(f"{'django-durable step':<28}{d:>12.1f}{min(ours):>10.1f}{max(ours):>10.1f}{d / f:>10.2f}")
+    print(
+        f"{'floor (1-row INSERT commit)':<28}{f:>12.1f}"
+        f"{min(floors):>10.1f}{max(floors):>10.1f}{1:>10.2f}"
+    )
+    print(
+        f"{'django-durable step':<28}{d:>12.1f}{min(ours):>10.1f}{max(ours):>10.1f}{d / f:>10.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,266 @@
+"""DBOS Transact 3.4.0's side of each workload; runs in its own venv (``.venv-dbos``).
+
+    DBOS_URL=sqlite:////tmp/x.sqlite3|postgresql://... python -m benchmarks.dbos_cases CASE [args]
+
+It imports nothing of Django or Django Durable. On SQLite the database file is put in WAL
+mode before DBOS opens it (DBOS itself leaves SQLite's default rollback journal; ours uses
+WAL), with SQLite's default ``synchronous`` (FULL), the same as ours. DBOS 3.4.0 calls
+``unixepoch('subsec')``, which needs SQLite >= 3.42; older SQLite gets a Python
+``unixepoch`` registered on every connection through SQLAlchemy's pool ``connect`` event.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from sqlalchemy import event
+from sqlalchemy.pool import Pool
+
+# emit/percentile are plain Python: benchmarks/common.py imports nothing else.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.common import emit, percentile  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+URL = os.environ["DBOS_URL"]
+
+
+def _unixepoch(*args):
+    now = time.time()
+    if not args or (len(args) == 1 and args[0] == "now"):
+        return int(now)
+    if args in (("subsec",), ("now", "subsec")):
+        return now
+    raise sqlite3.OperationalError(f"unixepoch{args!r} is not supported by the benchmark shim")
+
+
+@event.listens_for(Pool, "connect")
+def _register_unixepoch(dbapi_connection, _record):
+    if isinstance(dbapi_connection, sqlite3.Connection) and sqlite3.sqlite_version_info < (
+        3,
+        42,
+    ):
+        dbapi_connection.create_function("unixepoch", -1, _unixepoch)
+
+
+from dbos import DBOS, DBOSClient  # noqa: E402
+
+RESUMED_AT: list[float] = []
+DONE_AT: dict[int, float] = {}
+
+
+@DBOS.step()
+def trivial(i):
+    return i
+
+
+@DBOS.step()
+def last_step(i):
+    DONE_AT[i] = time.time()
+    return i
+
+
+@DBOS.step()
+def after_k():
+    if os.environ.get("BENCH_CRASH_AFTER_K"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    RESUMED_AT.append(time.perf_counter())
+
+
+@DBOS.step()
+def wall_clock():
+    return time.time()
+
+
+@DBOS.workflow()
+def bench_steps(n: int):
+    for i in range(n):
+        trivial(i)
+    return n
+
+
+@DBOS.workflow()
+def bench_three(i: int):
+    trivial(i)
+    trivial(i + 1)
+    last_step(i)
+    return i
+
+
+@DBOS.workflow()
+def bench_resume(k: int):
+    for i in range(k):
+        trivial(i)
+    after_k()
+    return k
+
+
+@DBOS.workflow()
+def bench_first():
+    return wall_clock()
+
+
+def reset() -> None:
+    """Start from an empty system database (our own file or our own PostgreSQL database)."""
+    if URL.startswith("sqlite"):
+        path = URL.removeprefix("sqlite:///")
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            if os.path.exists(path + suffix):
+                os.unlink(path + suffix)
+        db = sqlite3.connect(path)
+        db.execute("PRAGMA journal_mode = WAL")  # persistent in the file
+        db.close()
+    else:
+        import psycopg
+
+        with psycopg.connect(URL, autocommit=True) as db:
+            db.execute("DROP SCHEMA IF EXISTS dbos CASCADE")
+
+
+def launch(*, queue_polling: float | None = None):
+    DBOS(config={"name": "bench", "system_database_url": URL, "log_level": "WARNING"})
+    DBOS.launch()
+    if queue_polling is not None:
+        return DBOS.register_queue(
+            "bench", worker_concurrency=4, polling_interval_sec=queue_polling
+        )
+    return None
+
+
+def w1(n: int) -> None:
+    reset()
+    launch()
+    try:
+        bench_steps(10)
+        started = time.perf_counter()
+        assert bench_steps(n) == n
+        emit(value=(time.perf_counter() - started) / n * 1e6)
+    finally:
+        DBOS.destroy()
+
+
+def w2(count: int) -> None:
+    """A queue with worker_concurrency 4, polled every 10 ms (DBOS's default is 1 s)."""
+    reset()
+    queue = launch(queue_polling=0.01)
+    try:
+        queue.enqueue(bench_three, -1).get_result()
+        t0 = time.time()
+        enqueued = {}
+        handles = []
+        for i in range(count):
+            enqueued[i] = time.time()
+            handles.append(queue.enqueue(bench_three, i))
+        for handle in handles:
+            handle.get_result()
+        end = max(DONE_AT[i] for i in range(count))
+        latencies = [(DONE_AT[i] - enqueued[i]) * 1000 for i in range(count)]
+        emit(
+            value=count / (end - t0),
+            p50_ms=percentile(latencies, 0.5),
+            p99_ms=percentile(latencies, 0.99),
+        )
+    finally:
+        DBOS.destroy()
+
+
+def w3(k: int) -> None:
+    reset()
+    env = dict(os.environ, BENCH_CRASH_AFTER_K="1")
+    crash = subprocess.run(
+        [sys.executable, "-m", "benchmarks.dbos_cases", "w3-crash", str(k)], cwd=ROOT, env=env
+    )
+    if crash.returncode != -signal.SIGKILL:
+        raise RuntimeError(f"the first phase ended with {crash.returncode}, not SIGKILL")
+    import dbos._recovery as recovery
+
+    claimed_at: list[float] = []
+    original = recovery._recover_workflow
+
+    def timed_recover(*args, **kwargs):
+        claimed_at.append(time.perf_counter())
+        return original(*args, **kwargs)
+
+    recovery._recover_workflow = timed_recover
+    DBOS(config={"name": "bench", "system_database_url": URL, "log_level": "WARNING"})
+    DBOS.launch()  # recovers this executor's pending workflow
+    try:
+        deadline = time.monotonic() + 600
+        while not RESUMED_AT:
+            if time.monotonic() > deadline:
+                raise RuntimeError("step k+1 did not run")
+            time.sleep(0.001)
+        seconds = RESUMED_AT[0] - claimed_at[0]
+        emit(value=seconds / k * 1e6, resume_ms=seconds * 1000)
+    finally:
+        DBOS.destroy(workflow_completion_timeout_sec=5)
+
+
+def w3_crash(k: int) -> None:
+    launch()
+    bench_resume(k)  # its step k+1 kills this process
+
+
+def w5_worker() -> None:
+    """An idle DBOS worker: a queue with worker_concurrency 4 at DBOS's default 1 s polling."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    launch(queue_polling=1.0)
+    print("READY", bench_first.dbos_function_name, flush=True)
+    stop.wait()
+    DBOS.destroy()
+
+
+def w5(samples: int) -> None:
+    import random
+
+    reset()
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.dbos_cases", "w5-worker"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = worker.stdout.readline().split()
+        if not line or line[0] != "READY":
+            raise RuntimeError("the DBOS worker did not start")
+        client = DBOSClient(system_database_url=URL, application_name="bench")
+        options = {"queue_name": "bench", "workflow_name": line[1]}
+        ran_at = client.enqueue(options).get_result()
+        rng = random.Random(5)
+        latencies = []
+        for _ in range(samples):
+            time.sleep(max(0.0, ran_at + rng.uniform(0.7, 1.7) - time.time()))  # as ours
+            t0 = time.time()
+            ran_at = client.enqueue(options).get_result(polling_interval_sec=0.01)
+            latencies.append((ran_at - t0) * 1000)
+        client.destroy()
+        emit(
+            value=percentile(latencies, 0.5),
+            p50_ms=percentile(latencies, 0.5),
+            p99_ms=percentile(latencies, 0.99),
+        )
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+
+def main() -> None:
+    case, args = sys.argv[1], [int(a) for a in sys.argv[2:]]
+    cases = {"w1": w1, "w2": w2, "w3": w3, "w3-crash": w3_crash, "w5": w5, "w5-worker": w5_worker}
+    cases[case](*args)
+
+
+if __name__ == "__main__":
+    main()

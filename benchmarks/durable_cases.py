@@ -1,0 +1,205 @@
+"""Django Durable's side of each workload; one case per process (``benchmarks/run.py``).
+
+    DATABASE_URL=... python -m benchmarks.durable_cases w1|w2|w3|w5 [arguments]
+
+Each case migrates the database, empties the engine's tables, runs, and prints one
+``RESULT {json}`` line. Worker processes it starts are stopped before it exits.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.db.models import Max  # noqa: E402
+
+from benchmarks import durable_workflows  # noqa: E402
+from benchmarks.common import emit, percentile  # noqa: E402
+from django_durable import run_workflow, start_workflow, store, wait_workflow  # noqa: E402
+from django_durable.models import (  # noqa: E402
+    Signal,
+    Status,
+    StepResult,
+    Timer,
+    WorkflowExecution,
+)
+from django_durable.worker import Worker  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+MANAGE = ROOT / "benchmarks" / "manage.py"
+
+
+def prepare() -> None:
+    """Migrate and empty the engine's tables (a fresh SQLite file is empty already)."""
+    call_command("migrate", verbosity=0)
+    models = [StepResult, Timer, Signal, WorkflowExecution]
+    if connection.vendor == "postgresql":
+        tables = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in models)
+        with connection.cursor() as cursor:
+            cursor.execute(f"TRUNCATE {tables}")
+    else:
+        for model in models:
+            model.objects.all().delete()
+
+
+class Workers:
+    """``durable_worker --threads N`` processes of the benchmark project, stopped on exit."""
+
+    def __init__(self, count: int, threads: int = 4):
+        self.logs = Path(tempfile.mkdtemp(prefix="durable-bench-workers-"))
+        self.procs = []
+        for n in range(count):
+            log = open(self.logs / f"worker-{n}.log", "wb")  # noqa: SIM115
+            self.procs.append(
+                subprocess.Popen(
+                    [sys.executable, str(MANAGE), "durable_worker", "--threads", str(threads)],
+                    cwd=ROOT,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+            log.close()
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        failed = [p for p in self.procs if p.returncode not in (0, -signal.SIGTERM)]
+        for n, proc in enumerate(self.procs):
+            if proc in failed:
+                sys.stderr.write((self.logs / f"worker-{n}.log").read_text()[-3000:])
+        for path in self.logs.iterdir():
+            path.unlink()
+        self.logs.rmdir()
+
+    def check_alive(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is not None:
+                raise RuntimeError(f"a worker exited early with status {proc.returncode}")
+
+
+def w1(n: int) -> None:
+    """W1: µs per step of one ``n``-step workflow run in this thread (``run_workflow``)."""
+    prepare()
+    run_workflow("bench_steps", n=10)  # warm-up: connection, caches
+    started = time.perf_counter()
+    assert run_workflow("bench_steps", n=n) == n
+    emit(value=(time.perf_counter() - started) / n * 1e6)
+
+
+def w2(count: int, processes: int) -> None:
+    """W2: ``count`` three-step workflows started at once; worker processes of 4 threads."""
+    prepare()
+    with Workers(processes) as workers:
+        wait_workflow(start_workflow("bench_three", i=-1), timeout=60)  # the workers are up
+        if processes > 1:
+            for eid in [start_workflow("bench_three", i=-1) for _ in range(4 * processes)]:
+                wait_workflow(eid, timeout=60)
+        first = WorkflowExecution.objects.aggregate(Max("finished_at"))["finished_at__max"]
+        t0 = time.time()
+        ids = [start_workflow("bench_three", i=i) for i in range(count)]
+        batch = WorkflowExecution.objects.filter(pk__in=ids)
+        deadline = time.monotonic() + 600
+        while batch.filter(status=Status.COMPLETED).count() < count:
+            workers.check_alive()
+            if time.monotonic() > deadline:
+                raise RuntimeError("W2 did not finish in 600 s")
+            time.sleep(0.05)
+    rows = list(batch.values_list("created_at", "finished_at"))
+    assert first is not None
+    end = max(f for _, f in rows).timestamp()
+    latencies = [(f - c).total_seconds() * 1000 for c, f in rows]
+    emit(
+        value=count / (end - t0),
+        p50_ms=percentile(latencies, 0.5),
+        p99_ms=percentile(latencies, 0.99),
+    )
+
+
+def w3(k: int) -> None:
+    """W3: a ``k``-step execution is SIGKILLed; time from a fresh worker's claim to step k+1."""
+    prepare()
+    env = dict(os.environ, BENCH_CRASH_AFTER_K="1")
+    crash = subprocess.run(
+        [sys.executable, "-m", "benchmarks.durable_cases", "w3-crash", str(k)], cwd=ROOT, env=env
+    )
+    if crash.returncode != -signal.SIGKILL:
+        raise RuntimeError(f"the first phase ended with {crash.returncode}, not SIGKILL")
+    assert StepResult.objects.count() == k
+    claimed_at: list[float] = []
+    original = store.claim
+
+    def timed_claim(*args, **kwargs):
+        started = time.perf_counter()
+        claimed = original(*args, **kwargs)
+        if claimed and not claimed_at:
+            claimed_at.append(started)
+        return claimed
+
+    store.claim = timed_claim
+    try:
+        Worker(threads=1, burst=True).run()  # the real worker loop, in this process
+    finally:
+        store.claim = original
+    assert durable_workflows.RESUMED_AT, "step k+1 did not run"
+    seconds = durable_workflows.RESUMED_AT[0] - claimed_at[0]
+    emit(value=seconds / k * 1e6, resume_ms=seconds * 1000)
+
+
+def w3_crash(k: int) -> None:
+    run_workflow("bench_resume", k=k)  # its step k+1 kills this process
+
+
+def w5(samples: int) -> None:
+    """W5: an idle worker; workflows started from this process one at a time."""
+    prepare()
+    poll = 1.0
+    latencies = []
+    with Workers(1) as workers:
+        ran_at = wait_workflow(start_workflow("bench_first"), timeout=60)
+        rng = random.Random(5)
+        for _ in range(samples):
+            # The worker looks again one poll interval after its last run ended (~ran_at):
+            # start at a uniformly random phase of that interval, whenever we learned of it.
+            time.sleep(max(0.0, ran_at + rng.uniform(0.7, 0.7 + poll) - time.time()))
+            workers.check_alive()
+            t0 = time.time()
+            ran_at = wait_workflow(start_workflow("bench_first"), timeout=60)
+            latencies.append((ran_at - t0) * 1000)
+    emit(
+        value=percentile(latencies, 0.5),
+        p50_ms=percentile(latencies, 0.5),
+        p99_ms=percentile(latencies, 0.99),
+    )
+
+
+def main() -> None:
+    case, args = sys.argv[1], [int(a) for a in sys.argv[2:]]
+    {"w1": w1, "w2": w2, "w3": w3, "w3-crash": w3_crash, "w5": w5}[case](*args)
+
+
+if __name__ == "__main__":
+    main()
