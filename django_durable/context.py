@@ -483,10 +483,24 @@ def _timeout_seconds(value: Any, where: str, allow_zero: bool = False) -> float 
 def _check_arguments(fn: Callable[..., Any], args: tuple, kwargs: dict, what: str) -> None:
     """Refuse a call that cannot bind to ``fn`` before it runs (and before any retry)."""
     try:
-        signature = inspect.signature(fn)
+        signature = _signature(fn)
     except (TypeError, ValueError):
         return  # some builtins have no signature: let the call itself tell
     try:
         signature.bind(*args, **kwargs)
     except TypeError as exc:
         raise InvalidInput(f"wrong arguments for {what}: {exc}") from None
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_signature(fn: Callable[..., Any]) -> inspect.Signature:
+    return inspect.signature(fn)
+
+
+def _signature(fn: Callable[..., Any]) -> inspect.Signature:
+    try:
+        return _cached_signature(fn)
+    except TypeError as exc:
+        if "unhashable" not in str(exc):
+            raise
+        return inspect.signature(fn)

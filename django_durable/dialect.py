@@ -7,6 +7,7 @@ database has one), for transactions that take SQLite's write lock up front, and 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -70,6 +71,11 @@ def fenced_insert_sql(step_table: str, execution_table: str, columns: list[str])
     share-locked: a concurrent claim (an ``UPDATE`` of that row) then either happened before
     and is seen, or waits until this insert commits.
     """
+    return _fenced_insert_sql(connection.vendor, step_table, execution_table, tuple(columns))
+
+
+@functools.lru_cache(maxsize=8)
+def _fenced_insert_sql(vendor: str, step_table: str, execution_table: str, columns: tuple) -> str:
     quote = connection.ops.quote_name
     placeholders = ", ".join(["%s"] * len(columns))
     sql = (

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db import IntegrityError, connection
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections
 from django.utils import timezone
 
 from .. import dialect
 from ..exceptions import _Abort
-from ..models import Status, StepResult, WorkflowExecution
+from ..models import Status, StepResult, StepStatus, WorkflowExecution
 from .executions import fenced
 from .types import Lease, RecordedStep, StepConflict
 
@@ -56,27 +56,31 @@ def record_step(lease: Lease, step: RecordedStep, started_at: dt.datetime) -> No
     Raises ``_Abort`` when the lease no longer holds and :class:`StepConflict` when the step
     id is already recorded.
     """
-    values = {
-        "execution_id": lease.execution_id,
-        "step_id": step.step_id,
-        "name": step.name,
-        "status": step.status,
-        "result": step.result,
-        "error_type": dialect.storable_text(step.error_type)[:255],
-        "error_message": dialect.storable_text(step.error_message),
-        "error_traceback": dialect.storable_text(step.error_traceback),
-        "attempts": step.attempts,
-        "started_at": started_at,
-        "finished_at": timezone.now(),
-    }
-    params = [_db_value(StepResult, column, values[column]) for column in _STEP_COLUMNS]
-    params += [lease.execution_id, lease.epoch, Status.RUNNING.value]
+    conn = connections[DEFAULT_DB_ALIAS]  # once: the proxy costs a lookup per attribute
+    adapt_datetime = conn.ops.adapt_datetimefield_value
+    failed = step.status != StepStatus.COMPLETED
+    params = [
+        lease.execution_id,
+        step.step_id,
+        step.name,
+        step.status,
+        step.result,  # bytes: every driver stores them as a blob / bytea as they are
+        dialect.storable_text(step.error_type)[:255] if failed else "",
+        dialect.storable_text(step.error_message) if failed else "",
+        dialect.storable_text(step.error_traceback) if failed else "",
+        step.attempts,
+        adapt_datetime(started_at),
+        adapt_datetime(timezone.now()),
+        lease.execution_id,
+        lease.epoch,
+        Status.RUNNING.value,
+    ]
     sql = dialect.fenced_insert_sql(
         StepResult._meta.db_table, WorkflowExecution._meta.db_table, _STEP_COLUMNS
     )
     try:
-        with connection.cursor() as cursor:
-            if connection.in_atomic_block:
+        with conn.cursor() as cursor:
+            if conn.in_atomic_block:
                 # A failed INSERT must not poison the caller's transaction (PostgreSQL).
                 with dialect.write_transaction():
                     cursor.execute(sql, params)
@@ -87,18 +91,6 @@ def record_step(lease: Lease, step: RecordedStep, started_at: dt.datetime) -> No
         raise StepConflict(step.step_id) from None
     if inserted != 1:
         raise _Abort("lease lost: the step's result was not recorded")
-
-
-_FIELD_BY_COLUMN: dict[tuple[type, str], object] = {}
-
-
-def _db_value(model, column: str, value):
-    key = (model, column)
-    field = _FIELD_BY_COLUMN.get(key)
-    if field is None:
-        field = next(f for f in model._meta.concrete_fields if f.column == column)
-        _FIELD_BY_COLUMN[key] = field
-    return field.get_db_prep_value(value, connection)
 
 
 def record_failed_attempt(lease: Lease, step_id: str, attempts: int) -> None:
