@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect as _inspect
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -23,6 +24,7 @@ from .identity import new_owner_id
 from .models import FINAL_STATUSES, Signal, Status, StepResult, Timer, WorkflowExecution
 from .registry import WorkflowDefinition, register
 from .serialization import dumps, loads
+from .worker import keep_lease
 
 NameOrFunction = str | Callable[..., Any]
 
@@ -115,7 +117,9 @@ def run_workflow(name_or_fn: NameOrFunction, **inputs: Any) -> Any:
     # The execution was created already claimed by us, so no worker can take it first.
     claimed = _initial_claim(execution_id, owner)
     while True:
-        engine.run_claimed(claimed)
+        abort = threading.Event()
+        with keep_lease(claimed.lease, abort):
+            engine.run_claimed(claimed, abort)
         row = _execution_row(execution_id)
         if row.status in FINAL_STATUSES:
             return _result_of(row)

@@ -10,6 +10,8 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.db import Error as DatabaseError
@@ -53,6 +55,41 @@ def expire_dead_local_owners(own_id: str) -> int:
     if expired:
         logger.info("took back %d execution(s) of dead worker(s) %s", expired, ", ".join(dead))
     return expired
+
+
+@contextmanager
+def keep_lease(lease: store.Lease, abort: threading.Event) -> Iterator[None]:
+    """Renew one lease in a heartbeat thread while the body runs (``run_workflow``).
+
+    ``abort`` is set if the lease is lost (canceled, or taken over), so the run stops at its
+    next step.
+    """
+    stop = threading.Event()
+    interval = float(durable_settings.DURABLE_HEARTBEAT_SECONDS)
+    lease_seconds = float(durable_settings.DURABLE_LEASE_SECONDS)
+
+    def beat() -> None:
+        try:
+            while not stop.wait(interval):
+                try:
+                    held = store.renew_leases([lease], lease_seconds)
+                except DatabaseError as exc:
+                    logger.warning("could not renew the lease of %s: %s", lease.execution_id, exc)
+                    connection.close()
+                    continue
+                if lease.execution_id not in held:
+                    abort.set()
+                    return
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=beat, name="durable-lease", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 @dataclass

@@ -67,3 +67,38 @@ def test_a_timeout_recorded_while_suspending_is_returned_not_waited_for_again():
     )
     assert WorkflowExecution.objects.get(pk=eid).status == Status.RUNNING
     assert not Timer.objects.filter(execution_id=eid).exists()
+
+
+def test_run_workflow_renews_its_lease_and_stops_at_a_cancel(settings):
+    import threading
+
+    from django_durable import cancel_workflow, run_workflow
+    from django_durable.exceptions import WorkflowFailed
+
+    settings.DURABLE_LEASE_SECONDS = 1.0
+    settings.DURABLE_HEARTBEAT_SECONDS = 0.2
+    outcome = {}
+
+    def run():
+        try:
+            outcome["result"] = run_workflow("steps", n=40, sleep=0.05)
+        except WorkflowFailed as exc:
+            outcome["error"] = exc
+        finally:
+            from django.db import connection
+
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    from tests.conftest import wait_for
+
+    execution = wait_for(lambda: WorkflowExecution.objects.first(), message="the execution")
+    # Past the 1 s lease, the run still holds it: nobody else can claim it.
+    wait_for(lambda: StepResult.objects.filter(execution_id=execution.pk).count() >= 30)
+    assert store.claim("intruder", 1, 60) == []
+    cancel_workflow(execution.pk, reason="enough")
+    thread.join(30)
+    assert outcome["error"].status == Status.CANCELED
+    recorded = StepResult.objects.filter(execution_id=execution.pk).count()
+    assert 30 <= recorded < 40
