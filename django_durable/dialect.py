@@ -8,7 +8,8 @@ database has one), for transactions that take SQLite's write lock up front, and 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from django.db import connection, transaction
@@ -105,3 +106,38 @@ def storable_text(text: str) -> str:
     # Lone surrogates (from os.fsdecode of undecodable names) cannot be encoded for any
     # database driver; keep them visible as escapes.
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+WAKE_CHANNEL = "django_durable_wake"
+
+
+def can_listen() -> bool:
+    """Whether idle workers can be woken by the database (PostgreSQL's LISTEN/NOTIFY)."""
+    return connection.vendor == "postgresql"
+
+
+def notify_wake() -> None:
+    """Tell idle workers that something became runnable; sent when the transaction commits.
+
+    Elsewhere than PostgreSQL this does nothing: workers find the work at their next poll.
+    """
+    if can_listen():
+        with connection.cursor() as cursor:
+            cursor.execute(f"NOTIFY {WAKE_CHANNEL}")
+
+
+def wait_for_wakeups(stop: threading.Event, on_wake: Callable[[], None]) -> None:
+    """Call ``on_wake`` for every wake-up notification until ``stop`` is set.
+
+    Uses a connection of its own, outside Django's connection handling: it does nothing but
+    wait, so it must not be closed or reused by anything else.
+    """
+    listener = connection.get_new_connection(connection.get_connection_params())
+    try:
+        listener.autocommit = True
+        listener.execute(f"LISTEN {WAKE_CHANNEL}")
+        while not stop.is_set():
+            for _notification in listener.notifies(timeout=0.5):
+                on_wake()
+    finally:
+        listener.close()

@@ -18,7 +18,7 @@ from django.db import Error as DatabaseError
 from django.db import connection
 from django.utils import timezone
 
-from . import store
+from . import dialect, store
 from .conf import durable_settings
 from .engine import Outcome, run_claimed
 from .identity import host_key, new_owner_id, pid_of, process_alive
@@ -149,6 +149,12 @@ class Worker:
                 target=self._loop, args=(self._heartbeat,), name="durable-heartbeat", daemon=True
             ),
         ]
+        if dialect.can_listen():
+            helpers.append(
+                threading.Thread(
+                    target=self._loop, args=(self._listen,), name="durable-listener", daemon=True
+                )
+            )
         for thread in executors + helpers:
             thread.start()
         try:
@@ -249,6 +255,16 @@ class Worker:
             outcome.value,
             time.monotonic() - started,
         )
+
+    def _listen(self) -> float:
+        """Wake the claim loop as soon as a database notification announces work."""
+        try:
+            dialect.wait_for_wakeups(self._helpers_stop, self._wake.set)
+        except Exception as exc:  # noqa: BLE001 - its own driver connection, any error
+            # Polling goes on meanwhile; listen again after a poll interval.
+            logger.warning("wake-up listener of worker %s stopped: %s", self.id, exc)
+            return float(durable_settings.DURABLE_POLL_SECONDS)
+        return 0.0
 
     def _fire_timers(self) -> float:
         poll = float(durable_settings.DURABLE_TIMER_POLL_SECONDS)

@@ -51,6 +51,8 @@ def create_execution(
     try:
         with dialect.write_transaction():
             row.save(force_insert=True)
+            if not owner:
+                dialect.notify_wake()
             if row.deadline_at:
                 Timer.objects.create(
                     execution_id=execution_id,
@@ -178,9 +180,13 @@ def release(lease: Lease, after: float = 0.0) -> bool:
     now = timezone.now()
     if after > 0:
         changes = {"lease_expires_at": now + dt.timedelta(seconds=after)}
-    else:
-        changes = {"status": Status.PENDING, "lease_owner": "", "lease_expires_at": None}
-    return bool(fenced(lease).update(updated_at=now, **changes))
+        return bool(fenced(lease).update(updated_at=now, **changes))
+    changes = {"status": Status.PENDING, "lease_owner": "", "lease_expires_at": None}
+    with dialect.write_transaction():
+        released = bool(fenced(lease).update(updated_at=now, **changes))
+        if released:
+            dialect.notify_wake()
+    return released
 
 
 def running_owners(prefix: str) -> list[str]:

@@ -120,6 +120,7 @@ def deliver_signal(execution_id: str, name: str, payload: bytes) -> None:
             Executions.filter(pk=execution_id, status=Status.WAITING).update(
                 status=Status.PENDING, updated_at=now
             )
+            dialect.notify_wake()
 
 
 def fire_due_timers(limit: int, execution_id: str | None = None) -> int:

@@ -109,3 +109,19 @@ def test_an_execution_held_by_a_dead_worker_on_another_host_is_taken_over_when_i
 
 def claimed_at(claimed):
     return WorkflowExecution.objects.get(pk=claimed.lease.execution_id).started_at
+
+
+def test_an_idle_worker_is_woken_by_the_database_when_it_can_listen(workers):
+    import time
+
+    from django_durable import dialect
+
+    if not dialect.can_listen():
+        pytest.skip("this database has no LISTEN/NOTIFY: idle workers poll")
+    proc = workers.start(threads=1, env={"DURABLE_POLL_SECONDS": "30"})
+    wait_for(lambda: "started" in workers.log(proc), message="the worker to start")
+    time.sleep(0.5)  # let its first poll pass: from now on only a notification wakes it
+    started = time.monotonic()
+    eid = start_workflow("add", a=1, b=2)
+    wait_for(lambda: get_workflow(eid).status == Status.COMPLETED, timeout=10)
+    assert time.monotonic() - started < 5, "woken by polling, not by the notification"
