@@ -35,6 +35,26 @@ def configure_connection(sender, connection, **kwargs) -> None:
             cursor.execute(f"PRAGMA journal_mode = {mode}")
 
 
+# SQLite lets one connection write at a time, and a connection that finds the lock taken
+# sleeps in the busy handler's millisecond steps. Threads of one process queue here instead,
+# so only writers of other processes ever meet the busy handler.
+_sqlite_writer = threading.Lock()
+
+
+@contextmanager
+def sqlite_write_turn() -> Iterator[None]:
+    """Hold this process's SQLite write turn (elsewhere, and inside a transaction: nothing).
+
+    Inside a transaction the turn is already held (ours) or cannot be taken safely (a user's
+    transaction may hold the database lock that the turn's holder waits for).
+    """
+    if connection.vendor != "sqlite" or connection.in_atomic_block:
+        yield
+        return
+    with _sqlite_writer:
+        yield
+
+
 @contextmanager
 def write_transaction() -> Iterator[None]:
     """``transaction.atomic()`` that, on SQLite, takes the write lock when it begins.
@@ -47,21 +67,22 @@ def write_transaction() -> Iterator[None]:
         with transaction.atomic():
             yield
         return
-    connection.ensure_connection()  # transaction_mode is read from OPTIONS on connect
-    previous = connection.transaction_mode
-    connection.transaction_mode = "IMMEDIATE"
-    try:
-        atomic = transaction.atomic()
-        atomic.__enter__()
-    finally:
-        connection.transaction_mode = previous
-    try:
-        yield
-    except BaseException as exc:
-        if not atomic.__exit__(type(exc), exc, exc.__traceback__):
-            raise
-    else:
-        atomic.__exit__(None, None, None)
+    with sqlite_write_turn():
+        connection.ensure_connection()  # transaction_mode is read from OPTIONS on connect
+        previous = connection.transaction_mode
+        connection.transaction_mode = "IMMEDIATE"
+        try:
+            atomic = transaction.atomic()
+            atomic.__enter__()
+        finally:
+            connection.transaction_mode = previous
+        try:
+            yield
+        except BaseException as exc:
+            if not atomic.__exit__(type(exc), exc, exc.__traceback__):
+                raise
+        else:
+            atomic.__exit__(None, None, None)
 
 
 def fenced_insert_sql(step_table: str, execution_table: str, columns: list[str]) -> str:

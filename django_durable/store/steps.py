@@ -85,7 +85,8 @@ def record_step(lease: Lease, step: RecordedStep, started_at: dt.datetime) -> No
                 with dialect.write_transaction():
                     cursor.execute(sql, params)
             else:
-                cursor.execute(sql, params)
+                with dialect.sqlite_write_turn():
+                    cursor.execute(sql, params)
             inserted = cursor.rowcount
     except IntegrityError:
         raise StepConflict(step.step_id) from None
