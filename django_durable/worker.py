@@ -159,11 +159,12 @@ class Worker:
             thread.start()
         try:
             while not self._stop.is_set():
+                # Cleared before claiming: a wake-up that arrives while claiming is kept.
+                self._wake.clear()
                 delay = self._claim()
                 if self.burst and self._burst_done():
                     break
                 self._wake.wait(delay)
-                self._wake.clear()
         finally:
             self._stop.set()
             self._shutdown(executors, helpers)
@@ -247,7 +248,8 @@ class Worker:
             # run): hand the execution back after a pause, neither at once (a hot loop) nor
             # after the whole lease.
             self._guard(store.release, item.lease, _ABORT_BACKOFF_SECONDS)
-        self.completed += 1
+        with self._lock:
+            self.completed += 1
         logger.info(
             "%s %s %s in %.3f s",
             item.workflow_name,
