@@ -21,7 +21,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from django.db import DatabaseError, transaction
+from django.db import Error as DatabaseError
+from django.db import connection, transaction
 from django.utils import timezone
 
 from . import store
@@ -324,8 +325,10 @@ class WorkflowContext:
 
     def _attempt_atomic(self, step_id, name, fn, args, kwargs, attempt, started):
         user_error = None
+        raw_connection = None
         try:
             with write_transaction():
+                raw_connection = connection.connection
                 try:
                     value = fn(*args, **kwargs)
                     if transaction.get_rollback():
@@ -344,10 +347,11 @@ class WorkflowContext:
             self._aborted = True
             raise
         except DatabaseError as exc:
-            if user_error is not None:
+            if user_error is not None and _connection_alive(raw_connection):
                 raise
-            # Beginning, recording or committing failed: the database's trouble, not the
-            # step's. The run stops; the step runs again later (its writes rolled back).
+            # Beginning, recording or committing failed, or the connection died under the
+            # step's own queries: the database's trouble, not the step's. The run stops; the
+            # step runs again later (its writes rolled back).
             raise self._stop_run(f"database error around atomic step {step_id!r}: {exc}") from exc
         self._memo[step_id] = step
         return value
@@ -445,6 +449,12 @@ class WorkflowContext:
 
 
 _CONFLICT = object()
+
+
+def _connection_alive(raw_connection: object) -> bool:
+    # Leaving the transaction, Django closes a connection that died inside it, or replaces
+    # it: either way it is not the one the step began with.
+    return connection.connection is raw_connection and connection.is_usable()
 
 
 def callable_name(fn: Callable[..., Any]) -> str:

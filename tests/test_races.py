@@ -102,3 +102,20 @@ def test_run_workflow_renews_its_lease_and_stops_at_a_cancel(settings):
     assert outcome["error"].status == Status.CANCELED
     recorded = StepResult.objects.filter(execution_id=execution.pk).count()
     assert 30 <= recorded < 40
+
+
+def test_connection_lost_inside_an_atomic_step_reruns_the_step_instead_of_failing_it():
+    from tests.testapp import durable_workflows
+
+    durable_workflows.CONNECTION_KILLS["left"] = 1
+    eid = start_workflow("atomic_loses_connection")
+    run_burst()
+    execution = WorkflowExecution.objects.get(pk=eid)
+    if execution.status != Status.COMPLETED:
+        # The first run was handed back with a pause; take it again at once.
+        WorkflowExecution.objects.filter(pk=eid).update(lease_expires_at=timezone.now())
+        run_burst()
+    assert get_workflow(eid).status == Status.COMPLETED, get_workflow(eid).error
+    assert get_workflow(eid).result == "booked"
+    assert Ledger.objects.filter(execution_id=eid).count() == 1
+    assert StepResult.objects.get(execution_id=eid).status == "COMPLETED"

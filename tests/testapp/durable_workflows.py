@@ -342,3 +342,24 @@ def wait_after_other_signal(ctx):
     note = ctx.wait_signal("note")
     decision = ctx.wait_signal("approve", timeout=30)
     return {"note": note, "decision": decision}
+
+
+CONNECTION_KILLS = {"left": 0}
+
+
+@register.workflow()
+def atomic_loses_connection(ctx):
+    from django.db import connection
+
+    def book():
+        Ledger.objects.create(execution_id=ctx.execution_id, entry="book", amount=1)
+        if CONNECTION_KILLS["left"] > 0:
+            CONNECTION_KILLS["left"] -= 1
+            connection.connection.close()  # the database connection dies under the step
+            Ledger.objects.count()
+        return "booked"
+
+    return ctx.step(book, atomic=True, step_id="book")
+
+
+from . import durable_chaos  # noqa: E402, F401 - the chaos workload (tests/chaos.py)

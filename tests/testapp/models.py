@@ -8,6 +8,11 @@ class SideEffect(models.Model):
     step = models.CharField(max_length=255)
     pid = models.IntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Written by the chaos workload (tests/chaos.py) to check that no two runs overlap:
+    # the lease epoch of the run, and when the step body began and ended (time.time()).
+    epoch = models.BigIntegerField(default=0)
+    started = models.FloatField(null=True)
+    finished = models.FloatField(null=True)
 
 
 class Ledger(models.Model):

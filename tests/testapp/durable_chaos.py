@@ -1,0 +1,114 @@
+"""The chaos workload (``tests/chaos.py``): one workflow that follows a plan of steps.
+
+Every step body writes a :class:`SideEffect` row (its own transaction, outside the engine,
+except in atomic steps where it shares the step's transaction) with the worker's pid, the
+lease epoch of the run, and when the body began and ended, so that the runner can count
+real executions and check that no two runs of one execution overlapped.
+"""
+
+import os
+import time
+
+from django_durable.registry import register
+from django_durable.retry import RetryPolicy
+
+from .models import Ledger, SideEffect
+
+
+class ChaosFailure(Exception):
+    """Raised by a workflow whose plan ends in ``["fail"]``."""
+
+
+def _run_epoch(ctx) -> int:
+    # The epoch this run was claimed with (an engine internal, read for the overlap check).
+    lease = getattr(ctx, "_lease", None)
+    return lease.epoch if lease is not None else 0
+
+
+def chaos_step(execution_id, step, epoch, seconds):
+    row = SideEffect.objects.create(
+        execution_id=execution_id, step=step, pid=os.getpid(), epoch=epoch, started=time.time()
+    )
+    try:
+        if seconds:
+            time.sleep(seconds)
+        SideEffect.objects.filter(pk=row.pk).update(finished=time.time())
+    except BaseException:
+        _note_end(row.pk)
+        raise
+    return step
+
+
+def _note_end(pk):
+    """The body ends here but the database cannot say so: tell the chaos runner by a file."""
+    directory = os.environ.get("DURABLE_CHAOS_ENDS")
+    if directory:
+        with open(os.path.join(directory, f"ends-{os.getpid()}.txt"), "a") as notes:
+            notes.write(f"{pk} {time.time()}\n")
+
+
+def chaos_book(execution_id, step, epoch, amount):
+    """Atomic: the side-effect and ledger rows commit with the step's record, or not at all."""
+    started = time.time()
+    Ledger.objects.create(execution_id=execution_id, entry=step, amount=amount)
+    SideEffect.objects.create(
+        execution_id=execution_id,
+        step=step,
+        pid=os.getpid(),
+        epoch=epoch,
+        started=started,
+        finished=time.time(),
+    )
+    return amount
+
+
+def chaos_flaky(execution_id, step, epoch):
+    """Fails on its first attempt (remembered in a ``<step>.fail`` row), then succeeds."""
+    failed = f"{step}.fail"
+    if not SideEffect.objects.filter(execution_id=execution_id, step=failed).exists():
+        now = time.time()
+        SideEffect.objects.create(
+            execution_id=execution_id,
+            step=failed,
+            pid=os.getpid(),
+            epoch=epoch,
+            started=now,
+            finished=now,
+        )
+        raise RuntimeError(f"{step}: failing once on purpose")
+    chaos_step(execution_id, step, epoch, 0.0)
+    return f"{step}-ok"
+
+
+@register.workflow()
+def chaos_mix(ctx, plan: list):
+    """Run ``plan``: a list of ``[kind, ...]`` items; return one result per item."""
+    eid = ctx.execution_id
+    results = []
+    for item in plan:
+        kind = item[0]
+        if kind == "step":
+            _, sid, seconds = item
+            results.append(ctx.step(chaos_step, eid, sid, _run_epoch(ctx), seconds, step_id=sid))
+        elif kind == "atomic":
+            _, sid, amount = item
+            value = ctx.step(
+                chaos_book, eid, sid, _run_epoch(ctx), amount, step_id=sid, atomic=True
+            )
+            results.append(value)
+        elif kind == "sleep":
+            ctx.sleep(item[1])
+            results.append(None)
+        elif kind == "signal":
+            results.append(ctx.wait_signal(item[1]))
+        elif kind == "flaky":
+            _, sid, interval = item
+            policy = RetryPolicy(max_attempts=3, initial_interval=interval)
+            results.append(
+                ctx.step(chaos_flaky, eid, sid, _run_epoch(ctx), step_id=sid, retry=policy)
+            )
+        elif kind == "fail":
+            raise ChaosFailure("planned failure")
+        else:
+            raise ValueError(f"unknown plan item {item!r}")
+    return results
