@@ -401,6 +401,8 @@ def run_chaos(config: ChaosConfig, db_name: str, log_dir: Path, label: str = "")
             lock_holder.wait(60)
     report.wall_time = round(time.monotonic() - began, 1)
     with_retry(check, report, ids, plans, workers)
+    # Lets a test run the checks again on data it changed (does the checker catch it?).
+    report._recheck = lambda: check(report, ids, plans, workers)
     return report
 
 
