@@ -9,13 +9,9 @@ nothing is written: the first step that is not recorded stops the replay.
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import inspect
 import logging
-import math
 import random as _random
 import threading
-import traceback
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -26,11 +22,11 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from . import store
+from .calls import callable_name, check_arguments, describe_error, timeout_seconds
 from .conf import durable_settings
 from .dialect import write_transaction
 from .exceptions import (
     BrokenStepTransaction,
-    InvalidInput,
     NonDeterminismError,
     SerializationError,
     StepFailed,
@@ -110,7 +106,7 @@ class WorkflowContext:
             raise TypeError(f"ctx.step() needs a callable, not {fn!r}")
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError(f"ctx.step(retry=...) takes a RetryPolicy, not {type(retry).__name__}")
-        seconds = _timeout_seconds(timeout, "ctx.step")
+        seconds = timeout_seconds(timeout, "ctx.step")
         if atomic and seconds is not None:
             raise ValueError(
                 "ctx.step(atomic=True) cannot take a timeout: a transaction cannot be "
@@ -142,7 +138,7 @@ class WorkflowContext:
 
     def sleep(self, seconds: float | dt.timedelta) -> None:
         """Suspend the execution for ``seconds`` (or a timedelta); no thread waits."""
-        duration = _timeout_seconds(seconds, "ctx.sleep", allow_zero=True)
+        duration = timeout_seconds(seconds, "ctx.sleep", allow_zero=True)
         self._sleep(lambda now: now + dt.timedelta(seconds=duration or 0))
 
     def sleep_until(self, when: dt.datetime) -> None:
@@ -163,7 +159,7 @@ class WorkflowContext:
         """
         if not isinstance(name, str) or not name:
             raise TypeError("ctx.wait_signal() needs a signal name (a non-empty string)")
-        seconds = _timeout_seconds(timeout, "ctx.wait_signal", allow_zero=True)
+        seconds = timeout_seconds(timeout, "ctx.wait_signal", allow_zero=True)
         step_name = f"ctx.wait_signal:{name}"
         step_id = self._enter(step_name, None)
         recorded = self._lookup(step_id, step_name)
@@ -278,7 +274,7 @@ class WorkflowContext:
             return self._outcome(recorded)
         if self._replay:
             raise _ReplayStop(step_id, name, "step")
-        _check_arguments(fn, args, kwargs, f"{kind} {name!r} (step {step_id!r})")
+        check_arguments(fn, args, kwargs, f"{kind} {name!r} (step {step_id!r})")
         attempt = self._retry_attempts + 1 if self._retry_step_id == step_id else 1
         while True:
             started = timezone.now()
@@ -455,62 +451,3 @@ def _connection_alive(raw_connection: object) -> bool:
     # Leaving the transaction, Django closes a connection that died inside it, or replaces
     # it: either way it is not the one the step began with.
     return connection.connection is raw_connection and connection.is_usable()
-
-
-def callable_name(fn: Callable[..., Any]) -> str:
-    """The step name of a callable: its ``__name__`` (for a partial, the wrapped one's)."""
-    while isinstance(fn, functools.partial):
-        fn = fn.func
-    return getattr(fn, "__name__", None) or type(fn).__name__
-
-
-def describe_error(error: BaseException) -> tuple[str, str, str]:
-    """The stored facts of an error: import path of its type, message, traceback."""
-    cls = type(error)
-    error_type = f"{cls.__module__}.{cls.__qualname__}"
-    trace = "".join(traceback.format_exception(cls, error, error.__traceback__))
-    try:
-        message = str(error)
-    except Exception:  # noqa: BLE001 - a broken __str__ must not hide the failure
-        message = repr(error)
-    return error_type, message, trace
-
-
-def _timeout_seconds(value: Any, where: str, allow_zero: bool = False) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, dt.timedelta):
-        value = value.total_seconds()
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise TypeError(f"{where}() takes seconds (a number) or a timedelta, not {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{where}() needs a finite number of seconds, not {value!r}")
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{where}() needs a positive number of seconds, not {value!r}")
-    return float(value)
-
-
-def _check_arguments(fn: Callable[..., Any], args: tuple, kwargs: dict, what: str) -> None:
-    """Refuse a call that cannot bind to ``fn`` before it runs (and before any retry)."""
-    try:
-        signature = _signature(fn)
-    except (TypeError, ValueError):
-        return  # some builtins have no signature: let the call itself tell
-    try:
-        signature.bind(*args, **kwargs)
-    except TypeError as exc:
-        raise InvalidInput(f"wrong arguments for {what}: {exc}") from None
-
-
-@functools.lru_cache(maxsize=1024)
-def _cached_signature(fn: Callable[..., Any]) -> inspect.Signature:
-    return inspect.signature(fn)
-
-
-def _signature(fn: Callable[..., Any]) -> inspect.Signature:
-    try:
-        return _cached_signature(fn)
-    except TypeError as exc:
-        if "unhashable" not in str(exc):
-            raise
-        return inspect.signature(fn)

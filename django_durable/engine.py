@@ -17,7 +17,8 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from . import store
-from .context import WorkflowContext, describe_error
+from .calls import describe_error
+from .context import WorkflowContext
 from .exceptions import (
     NonDeterminismError,
     SerializationError,

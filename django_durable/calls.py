@@ -1,0 +1,72 @@
+"""Facts about one step call: its name, whether its arguments fit, its error, its timeout."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import inspect
+import math
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from .exceptions import InvalidInput
+
+
+def callable_name(fn: Callable[..., Any]) -> str:
+    """The step name of a callable: its ``__name__`` (for a partial, the wrapped one's)."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    return getattr(fn, "__name__", None) or type(fn).__name__
+
+
+def describe_error(error: BaseException) -> tuple[str, str, str]:
+    """The stored facts of an error: import path of its type, message, traceback."""
+    cls = type(error)
+    error_type = f"{cls.__module__}.{cls.__qualname__}"
+    trace = "".join(traceback.format_exception(cls, error, error.__traceback__))
+    try:
+        message = str(error)
+    except Exception:  # noqa: BLE001 - a broken __str__ must not hide the failure
+        message = repr(error)
+    return error_type, message, trace
+
+
+def timeout_seconds(value: Any, where: str, allow_zero: bool = False) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.timedelta):
+        value = value.total_seconds()
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise TypeError(f"{where}() takes seconds (a number) or a timedelta, not {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{where}() needs a finite number of seconds, not {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{where}() needs a positive number of seconds, not {value!r}")
+    return float(value)
+
+
+def check_arguments(fn: Callable[..., Any], args: tuple, kwargs: dict, what: str) -> None:
+    """Refuse a call that cannot bind to ``fn`` before it runs (and before any retry)."""
+    try:
+        signature = _signature(fn)
+    except (TypeError, ValueError):
+        return  # some builtins have no signature: let the call itself tell
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        raise InvalidInput(f"wrong arguments for {what}: {exc}") from None
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_signature(fn: Callable[..., Any]) -> inspect.Signature:
+    return inspect.signature(fn)
+
+
+def _signature(fn: Callable[..., Any]) -> inspect.Signature:
+    try:
+        return _cached_signature(fn)
+    except TypeError as exc:
+        if "unhashable" not in str(exc):
+            raise
+        return inspect.signature(fn)
