@@ -2,8 +2,6 @@ import datetime as dt
 import os
 import time
 
-from django.db.models import F
-
 from django_durable.registry import register
 
 from .models import Ledger, SideEffect
@@ -122,15 +120,6 @@ def deterministic(ctx):
 @register.workflow()
 def unserializable(ctx):
     return ctx.step(object)
-
-
-@register.workflow()
-def counter(ctx, n: int):
-    """Count calls to the step body in a side table (used by crash tests)."""
-    for i in range(n):
-        ctx.step(effect, ctx.execution_id, f"c{i}", 0.05, step_id=f"c{i}")
-    Ledger.objects.filter(execution_id=ctx.execution_id).update(amount=F("amount") + 0)
-    return n
 
 
 @register.workflow()
