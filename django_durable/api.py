@@ -118,8 +118,9 @@ def run_workflow(name_or_fn: NameOrFunction, **inputs: Any) -> Any:
     claimed = _initial_claim(execution_id, owner)
     while True:
         abort = threading.Event()
-        with keep_lease(claimed.lease, abort):
-            engine.run_claimed(claimed, abort)
+        clock = store.LeaseClock(lease_seconds, float(durable_settings.DURABLE_HEARTBEAT_SECONDS))
+        with keep_lease(claimed.lease, abort, clock):
+            engine.run_claimed(claimed, abort, clock)
         row = _execution_row(execution_id)
         if row.status in FINAL_STATUSES:
             return _result_of(row)

@@ -60,6 +60,7 @@ class WorkflowContext:
         retry_attempts: int = 0,
         deadline_at: dt.datetime | None = None,
         abort: threading.Event | None = None,
+        lease_clock: store.LeaseClock | None = None,
         replay: bool = False,
     ):
         self._execution_id = execution_id
@@ -70,6 +71,7 @@ class WorkflowContext:
         self._retry_attempts = retry_attempts
         self._deadline_at = deadline_at
         self._abort = abort or threading.Event()
+        self._lease_clock = lease_clock
         self._replay = replay
         self._counts: Counter[str] = Counter()
         self.visited: list[str] = []
@@ -211,6 +213,7 @@ class WorkflowContext:
             # Workflow code caught the suspension (a bare ``except:``) and went on.
             raise _Suspend()
         if not self._replay:
+            self._check_lease()
             if self._aborted or self._abort.is_set():
                 self._aborted = True
                 raise self._stop_run("the execution was canceled or its lease was lost")
@@ -316,6 +319,7 @@ class WorkflowContext:
                         "the execution was canceled or its lease was lost"
                     ) from None
                 attempt += 1
+                self._check_lease()
                 continue
             return self._record_value(step_id, name, data, started, attempt, serialized=True)
 
@@ -422,6 +426,13 @@ class WorkflowContext:
     def _suspend(self) -> None:
         self.suspended = True
         raise _Suspend()
+
+    def _check_lease(self) -> None:
+        if self._lease_clock is not None and self._lease_clock.expired():
+            raise self._stop_run(
+                "the lease was not renewed in time; stopping before the next step so that "
+                "no step body runs after another worker may have taken over"
+            )
 
     def _stop_run(self, reason: str) -> _Abort:
         # Remembered, so that workflow code that swallows the abort (a bare ``except:``)

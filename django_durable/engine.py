@@ -43,11 +43,15 @@ class Outcome(enum.Enum):
     ABORTED = "aborted"
 
 
-def run_claimed(claimed: store.ClaimedExecution, abort: threading.Event | None = None) -> Outcome:
+def run_claimed(
+    claimed: store.ClaimedExecution,
+    abort: threading.Event | None = None,
+    lease_clock: store.LeaseClock | None = None,
+) -> Outcome:
     """Run a claimed execution until it finishes, suspends or loses its lease."""
     lease = claimed.lease
     try:
-        return _run(claimed, abort)
+        return _run(claimed, abort, lease_clock)
     except _Abort as exc:
         logger.info("run of %s stopped: %s", lease.execution_id, exc)
         return Outcome.ABORTED
@@ -56,7 +60,11 @@ def run_claimed(claimed: store.ClaimedExecution, abort: threading.Event | None =
         return Outcome.ABORTED
 
 
-def _run(claimed: store.ClaimedExecution, abort: threading.Event | None) -> Outcome:
+def _run(
+    claimed: store.ClaimedExecution,
+    abort: threading.Event | None,
+    lease_clock: store.LeaseClock | None,
+) -> Outcome:
     lease = claimed.lease
     if claimed.deadline_at is not None and timezone.now() >= claimed.deadline_at:
         return _timed_out(lease)
@@ -74,6 +82,7 @@ def _run(claimed: store.ClaimedExecution, abort: threading.Event | None) -> Outc
         retry_attempts=claimed.retry_attempts,
         deadline_at=claimed.deadline_at,
         abort=abort,
+        lease_clock=lease_clock,
     )
     try:
         result = definition.fn(ctx, **loads(claimed.input))

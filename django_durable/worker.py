@@ -58,7 +58,9 @@ def expire_dead_local_owners(own_id: str) -> int:
 
 
 @contextmanager
-def keep_lease(lease: store.Lease, abort: threading.Event) -> Iterator[None]:
+def keep_lease(
+    lease: store.Lease, abort: threading.Event, clock: store.LeaseClock
+) -> Iterator[None]:
     """Renew one lease in a heartbeat thread while the body runs (``run_workflow``).
 
     ``abort`` is set if the lease is lost (canceled, or taken over), so the run stops at its
@@ -71,6 +73,7 @@ def keep_lease(lease: store.Lease, abort: threading.Event) -> Iterator[None]:
     def beat() -> None:
         try:
             while not stop.wait(interval):
+                began = time.monotonic()
                 try:
                     held = store.renew_leases([lease], lease_seconds)
                 except DatabaseError as exc:
@@ -80,6 +83,7 @@ def keep_lease(lease: store.Lease, abort: threading.Event) -> Iterator[None]:
                 if lease.execution_id not in held:
                     abort.set()
                     return
+                clock.renewed(began)
         finally:
             connection.close()
 
@@ -96,6 +100,7 @@ def keep_lease(lease: store.Lease, abort: threading.Event) -> Iterator[None]:
 class _Held:
     lease: store.Lease
     abort: threading.Event
+    clock: store.LeaseClock
 
 
 class Worker:
@@ -108,6 +113,7 @@ class Worker:
         self.burst = burst
         self.id = new_owner_id()
         self.lease_seconds = float(durable_settings.DURABLE_LEASE_SECONDS)
+        self._lease_margin = float(durable_settings.DURABLE_HEARTBEAT_SECONDS)
         self.completed = 0
         self._stop = threading.Event()
         # The scheduler and the heartbeat stop only after the executors: leases must be
@@ -202,12 +208,15 @@ class Worker:
             idle = self.threads - len(self._held)
         if idle <= 0:
             return poll
+        began = time.monotonic()
         claimed = self._guard(store.claim, self.id, idle, self.lease_seconds, default=None)
         if claimed is None:
             return poll  # the database is unreachable: try again after a poll interval
         with self._lock:
             for item in claimed:
-                self._held[item.lease.execution_id] = _Held(item.lease, threading.Event())
+                clock = store.LeaseClock(self.lease_seconds, self._lease_margin)
+                clock.renewed(began)
+                self._held[item.lease.execution_id] = _Held(item.lease, threading.Event(), clock)
         for item in claimed:
             self._queue.put(item)
         return 0.0 if len(claimed) == idle else poll
@@ -227,10 +236,11 @@ class Worker:
         with self._lock:
             held = self._held.get(eid)
         abort = held.abort if held else threading.Event()
+        clock = held.clock if held else None
         started = time.monotonic()
         try:
             drop_broken_connection()
-            outcome = run_claimed(item, abort)
+            outcome = run_claimed(item, abort, clock)
         except BaseException:  # noqa: BLE001 - a worker thread must survive any run
             logger.exception("unexpected error while running %s", eid)
             outcome = Outcome.ABORTED
@@ -285,6 +295,7 @@ class Worker:
         with self._lock:
             leases = [held.lease for held in self._held.values()]
         if leases:
+            began = time.monotonic()
             still = self._guard(store.renew_leases, leases, self.lease_seconds)
             if still is not None:
                 with self._lock:
@@ -292,11 +303,11 @@ class Worker:
                         held = self._held.get(lease.execution_id)
                         # Only the run that holds this very lease: the execution may have
                         # been suspended and claimed again since the snapshot.
-                        if (
-                            lease.execution_id not in still
-                            and held is not None
-                            and held.lease.epoch == lease.epoch
-                        ):
+                        if held is None or held.lease.epoch != lease.epoch:
+                            continue
+                        if lease.execution_id in still:
+                            held.clock.renewed(began)
+                        else:
                             held.abort.set()
         self._guard(expire_dead_local_owners, self.id)
         return float(durable_settings.DURABLE_HEARTBEAT_SECONDS)

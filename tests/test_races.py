@@ -119,3 +119,15 @@ def test_connection_lost_inside_an_atomic_step_reruns_the_step_instead_of_failin
     assert get_workflow(eid).result == "booked"
     assert Ledger.objects.filter(execution_id=eid).count() == 1
     assert StepResult.objects.get(execution_id=eid).status == "COMPLETED"
+
+
+def test_a_run_whose_lease_was_not_renewed_in_time_starts_no_further_step_body():
+    from tests.testapp.models import SideEffect
+
+    eid = start_workflow("steps", n=3)
+    (claimed,) = store.claim("A", 1, 60)
+    clock = store.LeaseClock(60, 5)
+    clock.valid_until = 0.0  # as if the heartbeat had been stuck past the lease
+    assert run_claimed(claimed, None, clock) is Outcome.ABORTED
+    assert not SideEffect.objects.filter(execution_id=eid).exists()
+    assert not StepResult.objects.filter(execution_id=eid).exists()

@@ -19,7 +19,7 @@ from .executions import (
     running_owners,
 )
 from .steps import load_steps, record_failed_attempt, record_step
-from .types import ClaimedExecution, Lease, RecordedStep, StepConflict
+from .types import ClaimedExecution, Lease, LeaseClock, RecordedStep, StepConflict
 from .waits import (
     RECORDED,
     SIGNALED,
@@ -39,6 +39,7 @@ __all__ = [
     "SUSPENDED",
     "ClaimedExecution",
     "Lease",
+    "LeaseClock",
     "RecordedStep",
     "StepConflict",
     "cancel",
