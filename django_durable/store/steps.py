@@ -26,6 +26,8 @@ _STEP_COLUMNS = [
     "started_at",
     "finished_at",
 ]
+# The columns of a RecordedStep, in its field order.
+_RECORD_COLUMNS = _STEP_COLUMNS[1:9]
 
 
 def load_steps(execution_id: str, step_id: str | None = None) -> dict[str, RecordedStep]:
@@ -37,16 +39,7 @@ def load_steps(execution_id: str, step_id: str | None = None) -> dict[str, Recor
         row[0]: RecordedStep(
             row[0], row[1], row[2], None if row[3] is None else bytes(row[3]), *row[4:]
         )
-        for row in rows.values_list(
-            "step_id",
-            "name",
-            "status",
-            "result",
-            "error_type",
-            "error_message",
-            "error_traceback",
-            "attempts",
-        )
+        for row in rows.values_list(*_RECORD_COLUMNS)
     }
 
 
