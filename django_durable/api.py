@@ -121,9 +121,6 @@ def run_workflow(name_or_fn: NameOrFunction, **inputs: Any) -> Any:
         clock = store.LeaseClock(lease_seconds, float(durable_settings.DURABLE_HEARTBEAT_SECONDS))
         with keep_lease(claimed.lease, abort, clock):
             engine.run_claimed(claimed, abort, clock)
-        row = _execution_row(execution_id)
-        if row.status in FINAL_STATUSES:
-            return _result_of(row)
         claimed = None
         while claimed is None:
             row = _execution_row(execution_id)
