@@ -28,7 +28,7 @@ from .exceptions import (
     _ReplayStop,
     _Suspend,
 )
-from .models import FINAL_STATUSES, Status, StepResult, WorkflowExecution
+from .models import FINAL_STATUSES, Status, WorkflowExecution
 from .registry import register
 from .serialization import dumps, loads
 
@@ -183,9 +183,7 @@ def replay(execution_id: str) -> ReplayReport:
     execution = WorkflowExecution.objects.get(pk=execution_id)
     definition = register.get_workflow(execution.workflow_name)
     memo = store.load_steps(execution_id)
-    order = list(
-        StepResult.objects.filter(execution_id=execution_id).values_list("step_id", flat=True)
-    )
+    order = list(memo)  # recording order: StepResult's default ordering is by id
     report = ReplayReport(execution_id, "completed")
     ctx = WorkflowContext(
         execution_id=execution_id,
