@@ -85,7 +85,11 @@ class StepResult(models.Model):
     """The recorded outcome of one step of an execution, looked up on every later run."""
 
     id = models.BigAutoField(primary_key=True)
-    execution = models.ForeignKey(WorkflowExecution, on_delete=models.CASCADE, related_name="steps")
+    # No index of its own: the unique constraint below starts with it and serves every
+    # lookup by execution; a second index only cost each step insert more writes.
+    execution = models.ForeignKey(
+        WorkflowExecution, on_delete=models.CASCADE, related_name="steps", db_index=False
+    )
     step_id = models.CharField(max_length=255)
     name = models.CharField(max_length=255)
     status = models.CharField(max_length=16, choices=StepStatus.choices)
@@ -116,8 +120,8 @@ class Timer(models.Model):
     """A due-at row: the scheduler wakes the execution when ``due_at`` has passed."""
 
     id = models.BigAutoField(primary_key=True)
-    execution = models.ForeignKey(
-        WorkflowExecution, on_delete=models.CASCADE, related_name="timers"
+    execution = models.ForeignKey(  # indexed by the unique constraint, as StepResult's
+        WorkflowExecution, on_delete=models.CASCADE, related_name="timers", db_index=False
     )
     step_id = models.CharField(max_length=255)
     kind = models.CharField(max_length=16, choices=TimerKind.choices)
@@ -138,8 +142,8 @@ class Signal(models.Model):
     """A message to an execution; consumed, oldest first, by ``ctx.wait_signal(name)``."""
 
     id = models.BigAutoField(primary_key=True)
-    execution = models.ForeignKey(
-        WorkflowExecution, on_delete=models.CASCADE, related_name="signals"
+    execution = models.ForeignKey(  # indexed by durable_signal_pending, which starts with it
+        WorkflowExecution, on_delete=models.CASCADE, related_name="signals", db_index=False
     )
     name = models.CharField(max_length=255)
     payload = models.BinaryField(null=True, blank=True)
