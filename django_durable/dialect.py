@@ -85,6 +85,40 @@ def write_transaction() -> Iterator[None]:
             atomic.__exit__(None, None, None)
 
 
+@contextmanager
+def statement_cursor(conn) -> Iterator:
+    """A Django cursor of ``conn`` for the engine's own hot statement (the step insert).
+
+    On psycopg 3 it binds parameters on the server, so that psycopg can prepare the
+    statement once per connection when the project allows prepared statements
+    (``OPTIONS["prepare_threshold"]``; Django disables them by default for the sake of
+    transaction-pooling proxies). Planning the fenced insert anew cost about 100 µs of a
+    ~300 µs step on a loopback connection. The project's own queries are not affected.
+    """
+    factory = _server_binding_cursor_class(conn.vendor, conn.settings_dict.get("OPTIONS", {}))
+    if factory is None:
+        with conn.cursor() as cursor:
+            yield cursor
+        return
+    conn.ensure_connection()
+    conn.validate_thread_sharing()
+    with conn.wrap_database_errors:
+        raw = factory(conn.connection)
+    wrapped = conn.make_debug_cursor(raw) if conn.queries_logged else conn.make_cursor(raw)
+    with wrapped as cursor:
+        yield cursor
+
+
+def _server_binding_cursor_class(vendor: str, options: dict):
+    if vendor != "postgresql" or options.get("server_side_binding") is True:
+        return None  # not psycopg, or the project's cursors bind on the server already
+    if options.get("prepare_threshold") is None:
+        return None  # no prepared statements: server-side binding alone gains nothing
+    from django.db.backends.postgresql import base
+
+    return getattr(base, "ServerBindingCursor", None)  # absent with psycopg2
+
+
 def fenced_insert_sql(step_table: str, execution_table: str, columns: list[str]) -> str:
     """``INSERT … SELECT`` that writes a step only while the run's lease still holds.
 

@@ -76,7 +76,7 @@ def _run(
     ctx = WorkflowContext(
         execution_id=lease.execution_id,
         workflow_name=definition.name,
-        memo=store.load_steps(lease.execution_id),
+        memo={} if claimed.first_run else store.load_steps(lease.execution_id),
         lease=lease,
         retry_step_id=claimed.retry_step_id,
         retry_attempts=claimed.retry_attempts,

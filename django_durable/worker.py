@@ -111,6 +111,11 @@ class Worker:
             raise ValueError("a worker needs at least one thread")
         self.threads = threads
         self.burst = burst
+        # Up to one run queued per thread besides the running ones, claimed in batches of
+        # half the threads: a claim is a write transaction, and claiming one execution per
+        # finished run would cost one per run. A run that ends finds the next one waiting.
+        self._capacity = 2 * threads
+        self._claim_batch = max(1, threads // 2)
         self.id = new_owner_id()
         self.lease_seconds = float(durable_settings.DURABLE_LEASE_SECONDS)
         self._lease_margin = float(durable_settings.DURABLE_HEARTBEAT_SECONDS)
@@ -205,11 +210,12 @@ class Worker:
     def _claim(self) -> float:
         poll = float(durable_settings.DURABLE_POLL_SECONDS)
         with self._lock:
-            idle = self.threads - len(self._held)
-        if idle <= 0:
+            free = self._capacity - len(self._held)
+        if free < self._claim_batch:
+            # Every thread is busy and enough runs are queued; the end of a run wakes us.
             return poll
         began = time.monotonic()
-        claimed = self._guard(store.claim, self.id, idle, self.lease_seconds, default=None)
+        claimed = self._guard(store.claim, self.id, free, self.lease_seconds, default=None)
         if claimed is None:
             return poll  # the database is unreachable: try again after a poll interval
         with self._lock:
@@ -219,7 +225,7 @@ class Worker:
                 self._held[item.lease.execution_id] = _Held(item.lease, threading.Event(), clock)
         for item in claimed:
             self._queue.put(item)
-        return 0.0 if len(claimed) == idle else poll
+        return 0.0 if len(claimed) == free else poll
 
     def _execute_loop(self) -> None:
         try:

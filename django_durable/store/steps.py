@@ -72,7 +72,7 @@ def record_step(lease: Lease, step: RecordedStep, started_at: dt.datetime) -> No
         StepResult._meta.db_table, WorkflowExecution._meta.db_table, _STEP_COLUMNS
     )
     try:
-        with conn.cursor() as cursor:
+        with dialect.statement_cursor(conn) as cursor:
             if conn.in_atomic_block:
                 # A failed INSERT must not poison the caller's transaction (PostgreSQL).
                 with dialect.write_transaction():

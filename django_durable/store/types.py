@@ -24,6 +24,8 @@ class ClaimedExecution:
     deadline_at: dt.datetime | None
     retry_step_id: str
     retry_attempts: int
+    # True when no run ever started before this one: it has no steps, so none are loaded.
+    first_run: bool = False
 
 
 @dataclass(frozen=True)
