@@ -1,6 +1,7 @@
 """Runs of real workflows against the database: memoization, failures, retries, waits."""
 
 import datetime as dt
+import time
 
 import pytest
 from django.db import connection
@@ -73,6 +74,30 @@ def test_a_resumed_run_loads_steps_in_one_query_and_records_each_new_step_with_o
     # The 20 steps before the sleep ran once each; the 3 after, once each.
     assert SideEffect.objects.filter(execution_id=eid).count() == 23
     assert status_of(eid) == Status.COMPLETED
+
+
+def test_a_first_run_does_not_look_for_recorded_steps():
+    eid = start_workflow("steps_then_sleep", before=2, after=1)
+    (claimed,) = store.claim("test-owner", 1, 60)
+    assert claimed.first_run
+    from django_durable.engine import run_claimed
+
+    with CaptureQueriesContext(connection) as queries:
+        run_claimed(claimed)
+    step_table = StepResult._meta.db_table
+    selects = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].lstrip().upper().startswith("SELECT") and step_table in q["sql"]
+    ]
+    assert selects == []
+    assert status_of(eid) == Status.SLEEPING
+    assert StepResult.objects.filter(execution_id=eid).count() == 2
+    # Once it has run, a claim no longer calls it a first run.
+    with freeze_time(timezone.now() + dt.timedelta(seconds=61)):
+        store.fire_due_timers(100)
+    (again,) = store.claim("test-owner", 1, 60)
+    assert not again.first_run
 
 
 def test_a_failing_workflow_ends_failed_with_type_message_and_traceback():
@@ -257,3 +282,36 @@ def test_bad_starts_write_nothing(call, error):
     with pytest.raises(error):
         call()
     assert WorkflowExecution.objects.count() == 0
+
+
+def test_a_worker_holds_its_running_executions_and_at_most_one_queued_per_thread():
+    import threading
+
+    from django_durable.worker import Worker
+
+    ids = [start_workflow("steps", n=1, sleep=0.4) for _ in range(8)]
+    worker = Worker(threads=2, burst=True)
+
+    def work():
+        try:
+            worker.run()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    held = []
+    try:
+        deadline = time.monotonic() + 30
+        while thread.is_alive() and time.monotonic() < deadline:
+            held.append(
+                WorkflowExecution.objects.filter(
+                    status=Status.RUNNING, lease_owner=worker.id
+                ).count()
+            )
+            time.sleep(0.05)
+    finally:
+        thread.join(30)
+    # 2 running and 2 queued at most; and it did queue ahead of its threads.
+    assert max(held) == 4, held
+    assert all(status_of(eid) == Status.COMPLETED for eid in ids)

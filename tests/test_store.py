@@ -4,6 +4,8 @@ import subprocess
 import sys
 
 import pytest
+from django.db import connection, transaction
+from django.utils import timezone
 
 from django_durable import start_workflow, store
 from django_durable.exceptions import _Abort
@@ -33,6 +35,38 @@ def test_an_execution_is_claimed_by_one_owner_at_a_time():
     first = store.claim("A", 5, 60)
     assert len(first) == 1 and first[0].lease.epoch == 1
     assert store.claim("B", 5, 60) == []
+
+
+def test_a_claim_takes_several_executions_in_one_update_each_at_its_own_epoch():
+    ids = [start_workflow("add", a=i, b=1) for i in range(3)]
+    claimed = store.claim("A", 5, 60)
+    assert sorted(c.lease.execution_id for c in claimed) == sorted(ids)
+    assert {c.lease.epoch for c in claimed} == {1}
+    rows = WorkflowExecution.objects.filter(pk__in=ids)
+    assert {(r.status, r.lease_owner, r.lease_epoch, r.runs) for r in rows} == {
+        (Status.RUNNING, "A", 1, 1)
+    }
+    assert all(r.started_at is not None for r in rows)
+
+
+def test_a_candidate_changed_since_it_was_read_is_left_out_of_the_claim():
+    # Where rows cannot be locked, another worker may take a candidate between the read and
+    # the update: the update then changes fewer rows, and only the others are claimed.
+    from django_durable.store import executions
+
+    ids = [start_workflow("add", a=i, b=1) for i in range(3)]
+    rows = list(
+        WorkflowExecution.objects.filter(pk__in=ids)
+        .order_by("created_at")
+        .values_list(*executions._CLAIM_COLUMNS)
+    )
+    (taken_by_b,) = store.claim("B", 1, 60)
+    with transaction.atomic():
+        claimed = executions._take(rows, "A", 60, timezone.now())
+    assert sorted(c.lease.execution_id for c in claimed) == sorted(
+        set(ids) - {taken_by_b.lease.execution_id}
+    )
+    assert WorkflowExecution.objects.get(pk=taken_by_b.lease.execution_id).lease_owner == "B"
 
 
 def test_stale_worker_cannot_record_a_step_after_lease_takeover():
@@ -107,3 +141,32 @@ def test_a_live_worker_on_this_host_keeps_its_leases():
     start_workflow("add", a=1, b=2)
     store.claim(f"{host_key()}:{os.getpid()}:alive", 1, 3600)
     assert expire_dead_local_owners("me") == 0
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="prepared statements: PostgreSQL (psycopg 3)"
+)
+@pytest.mark.parametrize("prepare_threshold", [None, 0])
+def test_the_step_insert_is_prepared_when_the_project_allows_prepared_statements(
+    prepare_threshold,
+):
+    from django_durable import run_workflow
+
+    options = connection.settings_dict.setdefault("OPTIONS", {})
+    saved = dict(options)
+    options["prepare_threshold"] = prepare_threshold
+    connection.close()  # the threshold is a connection parameter
+    try:
+        assert run_workflow("steps", n=3) == 3
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements")
+            prepared = [row[0] for row in cursor.fetchall()]
+    finally:
+        options.clear()
+        options.update(saved)
+        connection.close()
+    step_inserts = [
+        s for s in prepared if s.startswith(f'INSERT INTO "{StepResult._meta.db_table}"')
+    ]
+    assert len(step_inserts) == (0 if prepare_threshold is None else 1), prepared
+    assert StepResult.objects.count() == 3
