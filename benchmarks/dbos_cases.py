@@ -11,6 +11,7 @@ WAL), with SQLite's default ``synchronous`` (FULL), the same as ours. DBOS 3.4.0
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -23,9 +24,9 @@ from pathlib import Path
 from sqlalchemy import event
 from sqlalchemy.pool import Pool
 
-# emit/percentile are plain Python: benchmarks/common.py imports nothing else.
+# benchmarks/common.py is standard library only (nothing of Django).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.common import emit, percentile  # noqa: E402
+from benchmarks.common import emit, idle_window, percentile, proc_rss_mb  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 URL = os.environ["DBOS_URL"]
@@ -53,6 +54,8 @@ from dbos import DBOS, DBOSClient  # noqa: E402
 
 RESUMED_AT: list[float] = []
 DONE_AT: dict[int, float] = {}
+W4_MARGIN_S = 15.0
+W4_MARGIN_PER_WORKFLOW_S = 0.005
 
 
 @DBOS.step()
@@ -256,9 +259,110 @@ def w5(samples: int) -> None:
             worker.wait()
 
 
+@DBOS.workflow()
+def bench_sleeper(until: float):
+    """W4: a durable sleep until the epoch time ``until``, then when the next step ran."""
+    DBOS.sleep(until - time.time())
+    return wall_clock()
+
+
+def count_recorded_sleeps() -> int:
+    """Workflows whose sleep DBOS has recorded (so their thread sleeps), read with SQL."""
+    sql = "SELECT count(*) FROM {}operation_outputs WHERE function_name = 'DBOS.sleep'"
+    if URL.startswith("sqlite"):
+        db = sqlite3.connect(URL.removeprefix("sqlite:///"))
+        try:
+            return db.execute(sql.format("")).fetchone()[0]
+        finally:
+            db.close()
+    import psycopg
+
+    with psycopg.connect(URL) as db:
+        return db.execute(sql.format("dbos.")).fetchone()[0]
+
+
+def w4_worker(count: int) -> None:
+    """``count`` workflows started in this process, each sleeping in its own thread until T.
+
+    Prints ``READY T`` once every sleep is recorded, then ``DONE [wall-clock times]`` when
+    all have finished, and waits for SIGTERM.
+    """
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    launch()
+    # T leaves room for the starts (a few ms each), the driver's 10 s idle window and slack.
+    due = time.time() + W4_MARGIN_S + W4_MARGIN_PER_WORKFLOW_S * count
+    handles = [DBOS.start_workflow(bench_sleeper, due) for _ in range(count)]
+    while count_recorded_sleeps() < count:
+        if time.time() > due:
+            raise RuntimeError("the workflows were not all asleep before they fell due")
+        time.sleep(0.1)
+    print("READY", due, flush=True)
+    print(f"asleep {due - time.time():.1f} s before T", file=sys.stderr, flush=True)
+    ran_at = [handle.get_result() for handle in handles]
+    print("DONE", json.dumps(ran_at), flush=True)
+    stop.wait()
+    DBOS.destroy()
+
+
+def w4(count: int) -> None:
+    """W4: ``count`` sleeping workflows in a DBOS worker process; /proc measured from here."""
+    reset()
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.dbos_cases", "w4-worker", str(count)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        due = float(_read_line(worker, "READY"))
+        time.sleep(1.0)
+        if due - time.time() < 12:
+            raise RuntimeError("too little time left before T for the idle window")
+        idle = idle_window(worker.pid, 10.0)
+        ran_at = json.loads(_read_line(worker, "DONE"))
+        rss_after = proc_rss_mb(worker.pid)
+        resumed = [(t - due) * 1000 for t in ran_at]
+        emit(
+            value=percentile(resumed, 0.99),
+            p50_ms=percentile(resumed, 0.5),
+            p99_ms=percentile(resumed, 0.99),
+            resumed_p50_ms=percentile(resumed, 0.5),
+            resumed_p99_ms=percentile(resumed, 0.99),
+            sleepers=count,
+            due_together=count,
+            rss_after_mb=rss_after,
+            **idle,
+        )
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+
+def _read_line(worker: subprocess.Popen, word: str) -> str:
+    """The rest of the worker's next output line that starts with ``word``."""
+    for line in worker.stdout:
+        if line.startswith(word + " "):
+            return line[len(word) + 1 :]
+    raise RuntimeError(f"the DBOS worker exited ({worker.wait()}) before printing {word}")
+
+
 def main() -> None:
     case, args = sys.argv[1], [int(a) for a in sys.argv[2:]]
-    cases = {"w1": w1, "w2": w2, "w3": w3, "w3-crash": w3_crash, "w5": w5, "w5-worker": w5_worker}
+    cases = {
+        "w1": w1,
+        "w2": w2,
+        "w3": w3,
+        "w3-crash": w3_crash,
+        "w4": w4,
+        "w4-worker": w4_worker,
+        "w5": w5,
+        "w5-worker": w5_worker,
+    }
     cases[case](*args)
 
 

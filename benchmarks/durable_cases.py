@@ -1,6 +1,6 @@
 """Django Durable's side of each workload; one case per process (``benchmarks/run.py``).
 
-    DATABASE_URL=... python -m benchmarks.durable_cases w1|w2|w3|w5 [arguments]
+    DATABASE_URL=... python -m benchmarks.durable_cases w1|w2|w3|w4|w5 [arguments]
 
 Each case migrates the database, empties the engine's tables, runs, and prints one
 ``RESULT {json}`` line. Worker processes it starts are stopped before it exits.
@@ -8,6 +8,7 @@ Each case migrates the database, empties the engine's tables, runs, and prints o
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import random
 import signal
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.settings")
@@ -24,17 +26,25 @@ import django  # noqa: E402
 django.setup()
 
 from django.core.management import call_command  # noqa: E402
-from django.db import connection  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
 from django.db.models import Max  # noqa: E402
+from django.utils import timezone  # noqa: E402
 
 from benchmarks import durable_workflows  # noqa: E402
-from benchmarks.common import emit, percentile  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    emit,
+    idle_window,
+    percentile,
+    proc_rss_mb,
+    wait_threads_steady,
+)
 from django_durable import run_workflow, start_workflow, store, wait_workflow  # noqa: E402
 from django_durable.models import (  # noqa: E402
     Signal,
     Status,
     StepResult,
     Timer,
+    TimerKind,
     WorkflowExecution,
 )
 from django_durable.worker import Worker  # noqa: E402
@@ -196,9 +206,111 @@ def w5(samples: int) -> None:
     )
 
 
+W4_COPY_BATCH = 5000
+
+
+def w4(total: int, due_together: int) -> None:
+    """W4: ``total`` sleeping executions under one idle worker; then ``due_together`` fall due.
+
+    Those are made by the engine itself; the others are copies of their rows.
+    """
+    prepare()
+    began = time.monotonic()
+    made = min(total, due_together)
+    until = (timezone.now() + dt.timedelta(days=1)).isoformat()
+    ids = [start_workflow("bench_sleeper", until=until) for _ in range(made)]
+    Worker(threads=4, burst=True).run()  # runs each up to its sleep; exits when none is runnable
+    engine_made = WorkflowExecution.objects.filter(pk__in=ids)
+    if engine_made.filter(status=Status.SLEEPING).count() != made:
+        raise RuntimeError("not every engine-made execution is sleeping")
+    timers = Timer.objects.filter(execution_id__in=ids, kind=TimerKind.SLEEP)
+    if timers.count() != made or timers.values("execution_id").distinct().count() != made:
+        raise RuntimeError("the engine-made sleepers do not have one sleep timer each")
+    template = WorkflowExecution.objects.get(pk=ids[0])
+    template_timer = Timer.objects.get(execution_id=ids[0])
+    copy_sleepers(template, template_timer, total - made)
+    if (
+        WorkflowExecution.objects.filter(status=Status.SLEEPING).count() != total
+        or WorkflowExecution.objects.count() != total
+        or Timer.objects.filter(kind=TimerKind.SLEEP).count() != total
+    ):
+        raise RuntimeError(f"expected {total} sleeping executions with one timer each")
+    setup_s = time.monotonic() - began
+
+    with Workers(1) as workers:
+        pid = workers.procs[0].pid
+        wait_threads_steady(pid)
+        time.sleep(1.0)  # past its first claim, timer and heartbeat passes
+        idle = idle_window(pid, 10.0)
+        workers.check_alive()
+        # The engine-made timers fall due together, at one moment a few seconds ahead.
+        due = timezone.now() + dt.timedelta(seconds=3)
+        Timer.objects.filter(execution_id__in=ids).update(due_at=due)
+        deadline = time.monotonic() + 300
+        while WorkflowExecution.objects.filter(status=Status.COMPLETED).count() < made:
+            workers.check_alive()
+            if time.monotonic() > deadline:
+                raise RuntimeError("W4: the due executions did not all complete in 300 s")
+            time.sleep(0.1)
+        rss_after = proc_rss_mb(pid)
+    if WorkflowExecution.objects.filter(status=Status.SLEEPING).count() != total - made:
+        raise RuntimeError("W4: an execution other than the due ones woke up")
+    # Fired: the scheduler recorded the sleep step completed at its firing time.
+    fired = [
+        (finished - due).total_seconds() * 1000
+        for finished in StepResult.objects.filter(
+            execution_id__in=ids, step_id=template_timer.step_id
+        ).values_list("finished_at", flat=True)
+    ]
+    # Resumed: the workflow's next step ran (its result is the wall-clock time it ran at).
+    resumed = [
+        (e.decoded_result - due.timestamp()) * 1000 for e in engine_made.only("id", "result")
+    ]
+    if len(fired) != made or len(resumed) != made:
+        raise RuntimeError("W4: a due execution lacks its recorded sleep or its result")
+    emit(
+        value=percentile(fired, 0.99),
+        p50_ms=percentile(fired, 0.5),
+        p99_ms=percentile(fired, 0.99),
+        resumed_p50_ms=percentile(resumed, 0.5),
+        resumed_p99_ms=percentile(resumed, 0.99),
+        sleepers=total,
+        due_together=made,
+        rss_after_mb=rss_after,
+        setup_s=setup_s,
+        **idle,
+    )
+
+
+def copy_sleepers(template: WorkflowExecution, timer: Timer, count: int) -> None:
+    """Add ``count`` copies of an engine-written sleeping execution and its timer.
+
+    Each copy gets a new execution id (the primary key; the timer's own id is left to the
+    database, and its unique key is the new execution with the same step id) and is due a
+    day after the template.
+    """
+    exec_fields = {
+        f.attname: getattr(template, f.attname) for f in WorkflowExecution._meta.concrete_fields
+    }
+    timer_fields = {
+        f.attname: getattr(timer, f.attname)
+        for f in Timer._meta.concrete_fields
+        if f.attname not in ("id", "execution_id")
+    }
+    timer_fields["due_at"] = timer.due_at + dt.timedelta(days=1)
+    for start in range(0, count, W4_COPY_BATCH):
+        new_ids = [str(uuid.uuid4()) for _ in range(min(W4_COPY_BATCH, count - start))]
+        with transaction.atomic():
+            WorkflowExecution.objects.bulk_create(
+                [WorkflowExecution(**{**exec_fields, "id": eid}) for eid in new_ids]
+            )
+            Timer.objects.bulk_create([Timer(execution_id=eid, **timer_fields) for eid in new_ids])
+
+
 def main() -> None:
     case, args = sys.argv[1], [int(a) for a in sys.argv[2:]]
-    {"w1": w1, "w2": w2, "w3": w3, "w3-crash": w3_crash, "w5": w5}[case](*args)
+    cases = {"w1": w1, "w2": w2, "w3": w3, "w3-crash": w3_crash, "w4": w4, "w5": w5}
+    cases[case](*args)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 import os
 import signal
 import time
+from datetime import datetime
 
 from django_durable import register
 
@@ -54,4 +55,11 @@ def bench_resume(ctx, k: int):
 @register.workflow()
 def bench_first(ctx):
     """W5: the first step returns the wall-clock time at which it ran."""
+    return ctx.step(wall_clock)
+
+
+@register.workflow()
+def bench_sleeper(ctx, until: str):
+    """W4: sleep until ``until`` (an ISO 8601 aware datetime); return when the next step ran."""
+    ctx.sleep_until(datetime.fromisoformat(until))
     return ctx.step(wall_clock)

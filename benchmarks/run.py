@@ -30,8 +30,26 @@ PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/benc
 DBOS_PG_URL = os.environ.get("BENCH_DBOS_PG_URL", "postgresql://postgres@127.0.0.1:5432/bench_dbos")
 CASE_TIMEOUT = 900
 
-FULL = {"floor_n": 2000, "w1": 1000, "w2": 1000, "w3": 10_000, "w5": 30}
-QUICK = {"floor_n": 1000, "w1": 1000, "w2": 150, "w3": 1000, "w5": 4}
+# W4: sleepers, of which w4_due fall due together. DBOS holds each sleeping workflow in a
+# thread of its own: it gets w4_due sleepers, all of them due together.
+FULL = {
+    "floor_n": 2000,
+    "w1": 1000,
+    "w2": 1000,
+    "w3": 10_000,
+    "w4": 100_000,
+    "w4_due": 2000,
+    "w5": 30,
+}
+QUICK = {
+    "floor_n": 1000,
+    "w1": 1000,
+    "w2": 150,
+    "w3": 1000,
+    "w4": 10_000,
+    "w4_due": 500,
+    "w5": 3,
+}
 
 
 @dataclass
@@ -43,6 +61,7 @@ class Case:
     unit: str
     higher_is_better: bool = False
     label: str = ""
+    env: dict[str, str] = field(default_factory=dict)
     values: list[float] = field(default_factory=list)
     extras: list[dict] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -87,13 +106,40 @@ def build_cases(sizes: dict, postgres: bool, dbos: bool) -> list[Case]:
         ("W1", ["w1", str(sizes["w1"])], ["w1", str(sizes["w1"])], "µs/step", False),
         ("W2", ["w2", str(sizes["w2"]), "1"], ["w2", str(sizes["w2"])], "workflows/s", True),
         ("W3", ["w3", str(sizes["w3"])], ["w3", str(sizes["w3"])], "µs/skipped step", False),
+        (
+            "W4",
+            ["w4", str(sizes["w4"]), str(sizes["w4_due"])],
+            ["w4", str(sizes["w4_due"])],
+            "ms late p99",
+            False,
+        ),
         ("W5", ["w5", str(sizes["w5"])], ["w5", str(sizes["w5"])], "ms to 1st step p50", False),
     ]
     for workload, our_args, peer_args, unit, higher in workloads:
+        # W4: our value is when the scheduler fired the timers; DBOS has no firing apart
+        # from the workflow going on, so its value is when the next step ran (resumed).
+        our_unit, peer_unit = (
+            (f"{unit} (fired)", f"{unit} (resumed)") if workload == "W4" else (unit, unit)
+        )
+        # W2: ours polls as often as DBOS's queue does there (10 ms); elsewhere the default.
+        poll = {"BENCH_POLL_SECONDS": "0.01"} if workload == "W2" else {}
         for db in dbs:
-            cases.append(Case(workload, db, "durable", ours + our_args, unit, higher))
+            cases.append(Case(workload, db, "durable", ours + our_args, our_unit, higher, env=poll))
             if dbos:
-                cases.append(Case(workload, db, "dbos", peer + peer_args, unit, higher))
+                cases.append(Case(workload, db, "dbos", peer + peer_args, peer_unit, higher))
+            if workload == "W1" and db == "postgres":
+                cases.append(
+                    Case(
+                        "W1",
+                        db,
+                        "durable",
+                        ours + our_args,
+                        our_unit,
+                        higher,
+                        "no prepared statements: Django's default",
+                        {"BENCH_PREPARE_THRESHOLD": "none"},
+                    )
+                )
             if workload == "W2" and db == "postgres":
                 cases.append(
                     Case(
@@ -104,6 +150,7 @@ def build_cases(sizes: dict, postgres: bool, dbos: bool) -> list[Case]:
                         unit,
                         higher,
                         "3 worker processes",
+                        poll,
                     )
                 )
     return cases
@@ -119,6 +166,7 @@ def run_case(case: Case) -> None:
     else:
         env["DATABASE_URL"] = PG_URL
         env["DBOS_URL"] = DBOS_PG_URL
+    env.update(case.env)
     try:
         proc = subprocess.Popen(
             case.argv,
@@ -226,22 +274,71 @@ def table(cases: list[Case]) -> str:
         vs = ""
         if case.engine == "durable" and case.key in peers:
             peer = peers[case.key]
-            speedup = med / peer if case.higher_is_better else peer / med
-            vs = f"{speedup:.2f}× {'faster' if speedup >= 1 else 'slower'}"
+            ours = med
+            if case.workload == "W4":  # like with like: DBOS's value is resumed lateness
+                ours = statistics.median(e["resumed_p99_ms"] for e in case.extras)
+            if ours > 0 and peer > 0:
+                speedup = ours / peer if case.higher_is_better else peer / ours
+                vs = f"{speedup:.2f}× {'faster' if speedup >= 1 else 'slower'}"
         ratio = ""
         if case.workload == "W1" and floor_of.get(case.db):
             ratio = f"{med / floor_of[case.db]:.2f}"
         elif case.workload == "floor":
             ratio = "1.00" if (case.db, case.engine) in floors else ""
         lat = ""
-        if case.extras and "p99_ms" in case.extras[0]:
+        if case.extras and "resumed_p99_ms" in case.extras[0]:
+            p50 = statistics.median(e["resumed_p50_ms"] for e in case.extras)
+            p99 = statistics.median(e["resumed_p99_ms"] for e in case.extras)
+            lat = f"resumed {fmt(p50)} / {fmt(p99)}"
+        elif case.extras and "p99_ms" in case.extras[0]:
             p50 = statistics.median(e["p50_ms"] for e in case.extras)
             p99 = statistics.median(e["p99_ms"] for e in case.extras)
             lat = f"{fmt(p50)} / {fmt(p99)}"
         elif case.extras and "resume_ms" in case.extras[0]:
             lat = f"resume {fmt(statistics.median(e['resume_ms'] for e in case.extras))} ms"
         rows.append([case.workload, case.db, engine, fmt(med), spread, case.unit, vs, ratio, lat])
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    return aligned(rows)
+
+
+def w4_table(cases: list[Case]) -> str:
+    """W4's other numbers (medians over the repetitions), or "" when W4 did not run."""
+    rows = [
+        [
+            "db",
+            "engine",
+            "sleepers",
+            "threads",
+            "RSS MB",
+            "idle CPU s/10 s",
+            "fired p50 / p99 ms",
+            "resumed p50 / p99 ms",
+            "RSS after MB",
+        ]
+    ]
+    for case in cases:
+        if case.workload != "W4" or not case.extras:
+            continue
+        med = {key: statistics.median(e[key] for e in case.extras) for key in case.extras[0]}
+        fired = "—" if case.engine == "dbos" else f"{fmt(med['p50_ms'])} / {fmt(med['p99_ms'])}"
+        rows.append(
+            [
+                case.db,
+                case.engine,
+                f"{med['sleepers']:,.0f}",
+                f"{med['threads']:,.0f}",
+                f"{med['rss_mb']:.0f}",
+                f"{med['idle_cpu_s']:.2f}",
+                fired,
+                f"{fmt(med['resumed_p50_ms'])} / {fmt(med['resumed_p99_ms'])}",
+                f"{med['rss_after_mb']:.0f}",
+            ]
+        )
+    return "W4 detail (medians)\n" + aligned(rows) if len(rows) > 1 else ""
+
+
+def aligned(rows: list[list[str]]) -> str:
+    """The rows as text columns, the first row a header underlined with dashes."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = []
     for n, row in enumerate(rows):
         lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
@@ -282,7 +379,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="smaller sizes, under 5 minutes")
+    parser.add_argument(
+        "--quick", action="store_true", help="smaller sizes, W4 once, under 5 minutes"
+    )
     parser.add_argument("--reps", type=int, default=3, help="repetitions of every case (default 3)")
     parser.add_argument(
         "--only", default="", help="run only cases whose workload or db contains this"
@@ -300,6 +399,8 @@ def main() -> None:
     started = time.monotonic()
     for rep in range(args.reps):  # repetitions outermost: noise spreads over every case
         for case in cases:
+            if args.quick and case.workload == "W4" and rep > 0:
+                continue  # W4 waits out fixed windows: once only, or --quick would take 8 min
             t = time.monotonic()
             run_case(case)
             status = "ok" if len(case.values) == rep + 1 else "FAILED"
@@ -312,7 +413,9 @@ def main() -> None:
     print()
     print(
         f"sizes: W1 {sizes['w1']} steps · W2 {sizes['w2']} workflows × 3 steps · "
-        f"W3 K = {sizes['w3']:,} · W5 {sizes['w5']} starts · floor {sizes['floor_n']} commits · "
+        f"W3 K = {sizes['w3']:,} · W4 {sizes['w4']:,} sleepers, {sizes['w4_due']:,} due together "
+        f"(DBOS {sizes['w4_due']:,}) · "
+        f"W5 {sizes['w5']} starts · floor {sizes['floor_n']} commits · "
         f"{args.reps} repetitions, each case in a fresh process · "
         f"{time.monotonic() - started:.0f} s"
     )
@@ -322,8 +425,18 @@ def main() -> None:
         "(time: DBOS ÷ ours; throughput: ours ÷ DBOS).\n"
         "× floor: µs per step ÷ µs per committed 1-row INSERT with the same settings "
         "(SQLite rows: WAL + synchronous=FULL, which both engines use here).\n"
-        "W4 (100,000 sleeping executions, timer lateness): not measured in this pass."
+        "W4: ms after the moment T at which the due timers fell due together. Fired: the "
+        "scheduler recorded the sleep as over (ours only); resumed: the workflow's next step "
+        "ran. vs DBOS compares resumed p99 with resumed p99."
     )
+    detail = w4_table(cases)
+    if detail:
+        print()
+        print(detail)
+        print(
+            "threads, RSS: the one worker process while every execution sleeps; idle CPU: its "
+            "user + system CPU seconds over those 10 s; RSS after: once the due ones have finished."
+        )
     failed = [c for c in cases if c.errors]
     for case in failed:
         print(f"\n{case.workload} {case.db} {case.engine} {case.label} failed:\n{case.errors[0]}")

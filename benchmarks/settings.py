@@ -17,3 +17,14 @@ if os.environ.get(
     "BENCH_CONN_MAX_AGE"
 ):  # experiments only: scripts/bench leaves Django's default (0)
     DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ["BENCH_CONN_MAX_AGE"])
+# PostgreSQL as docs/benchmarks.md recommends: psycopg may prepare a statement it has run 5
+# times (psycopg's default, which DBOS gets through SQLAlchemy too; Django turns it off).
+# BENCH_PREPARE_THRESHOLD=none measures Django's default instead.
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    threshold = os.environ.get("BENCH_PREPARE_THRESHOLD", "5")
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+        None if threshold == "none" else int(threshold)
+    )
+# W2 gives ours DBOS's queue polling interval there (10 ms); elsewhere Django Durable's default.
+if os.environ.get("BENCH_POLL_SECONDS"):
+    DURABLE_POLL_SECONDS = float(os.environ["BENCH_POLL_SECONDS"])
