@@ -111,11 +111,12 @@ class Worker:
             raise ValueError("a worker needs at least one thread")
         self.threads = threads
         self.burst = burst
-        # Up to one run queued per thread besides the running ones, claimed in batches of
-        # half the threads: a claim is a write transaction, and claiming one execution per
-        # finished run would cost one per run. A run that ends finds the next one waiting.
+        # Up to one run queued per thread besides the running ones, claimed a thread's worth
+        # at a time: a claim is a write transaction and an ORM query, and claiming one
+        # execution per finished run cost a third of the run loop on SQLite. A run that ends
+        # finds the next one waiting.
         self._capacity = 2 * threads
-        self._claim_batch = max(1, threads // 2)
+        self._claim_batch = threads
         self.id = new_owner_id()
         self.lease_seconds = float(durable_settings.DURABLE_LEASE_SECONDS)
         self._lease_margin = float(durable_settings.DURABLE_HEARTBEAT_SECONDS)

@@ -69,6 +69,23 @@ def test_a_candidate_changed_since_it_was_read_is_left_out_of_the_claim():
     assert WorkflowExecution.objects.get(pk=taken_by_b.lease.execution_id).lease_owner == "B"
 
 
+def test_a_lease_renewed_after_the_candidates_were_read_is_not_taken_over():
+    # On SQLite the candidates are read before the write transaction: a heartbeat that
+    # renews the lease in between keeps the epoch, and must still win.
+    from django_durable.store import executions
+
+    eid = start_workflow("add", a=1, b=2)
+    (held,) = store.claim("A", 1, 60)
+    WorkflowExecution.objects.filter(pk=eid).update(lease_expires_at="2000-01-01T00:00:00Z")
+    rows = executions._candidates(5, timezone.now(), lock=False)
+    assert [row[0] for row in rows] == [eid]
+    assert store.renew_leases([held.lease], 60) == {eid}
+    with transaction.atomic():
+        assert executions._take(rows, "B", 60, timezone.now()) == []
+    execution = WorkflowExecution.objects.get(pk=eid)
+    assert (execution.lease_owner, execution.lease_epoch) == ("A", held.lease.epoch)
+
+
 def test_stale_worker_cannot_record_a_step_after_lease_takeover():
     eid = start_workflow("add", a=1, b=2)
     (stale,) = store.claim("A", 1, 60)

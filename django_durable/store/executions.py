@@ -94,13 +94,27 @@ _CLAIM_COLUMNS = (
 def claim(owner: str, limit: int, lease_seconds: float) -> list[ClaimedExecution]:
     """Claim up to ``limit`` runnable executions (pending, or with an expired lease).
 
-    Candidates are locked and skipped-if-locked where the database supports it; they are
-    then taken with one compare-and-set on their epochs, which is what makes the claim
-    correct on every database, SQLite included.
+    Candidates are taken with one compare-and-set on their epochs, which is what makes the
+    claim correct on every database. Where rows can be locked and skipped, the candidates
+    are read in the same transaction, locked, so concurrent workers pick different rows.
+    Elsewhere (SQLite) they are read first, outside the write transaction, so that the
+    database's single write lock is held for the update alone, and an idle poll takes no
+    write lock at all.
     """
     if limit <= 0:
         return []
     now = timezone.now()
+    if connection.features.has_select_for_update_skip_locked:
+        with dialect.write_transaction():
+            return _take(_candidates(limit, now, lock=True), owner, lease_seconds, now)
+    rows = _candidates(limit, now, lock=False)
+    if not rows:
+        return []
+    with dialect.write_transaction():
+        return _take(rows, owner, lease_seconds, now)
+
+
+def _candidates(limit: int, now: dt.datetime, *, lock: bool) -> list[tuple]:
     # Two queries, each served in order by an index: a single OR would make MySQL scan and
     # sort every runnable row, locking all of them before the LIMIT.
     pending = Executions.filter(status=Status.PENDING).order_by("created_at")
@@ -108,15 +122,14 @@ def claim(owner: str, limit: int, lease_seconds: float) -> list[ClaimedExecution
         "lease_expires_at"
     )
     rows: list[tuple] = []
-    with dialect.write_transaction():
-        for candidates in (pending, expired):
-            wanted = limit - len(rows)
-            if wanted <= 0:
-                break
-            if connection.features.has_select_for_update_skip_locked:
-                candidates = candidates.select_for_update(skip_locked=True)
-            rows += candidates.values_list(*_CLAIM_COLUMNS)[:wanted]
-        return _take(rows, owner, lease_seconds, now)
+    for candidates in (pending, expired):
+        wanted = limit - len(rows)
+        if wanted <= 0:
+            break
+        if lock:
+            candidates = candidates.select_for_update(skip_locked=True)
+        rows += candidates.values_list(*_CLAIM_COLUMNS)[:wanted]
+    return rows
 
 
 def claim_one(execution_id: str, owner: str, lease_seconds: float) -> ClaimedExecution | None:
@@ -143,6 +156,8 @@ def _take(
         owner,
         adapt(now + dt.timedelta(seconds=lease_seconds)),
         adapt(now),
+        adapt(now),
+        Status.PENDING.value,
         adapt(now),
     ]
     for row in rows:
@@ -186,7 +201,10 @@ def _take_sql(vendor: str, count: int) -> str:
         f"{q('lease_owner')} = %s, {q('lease_epoch')} = {q('lease_epoch')} + 1, "
         f"{q('lease_expires_at')} = %s, {q('runs')} = {q('runs')} + 1, "
         f"{q('started_at')} = COALESCE({q('started_at')}, %s), {q('updated_at')} = %s "
-        f"WHERE {' OR '.join([at_epoch] * count)}"
+        # Still runnable: a lease renewed since the candidates were read is not taken over
+        # (a renewal keeps the epoch, so the epoch alone cannot tell).
+        f"WHERE ({q('status')} = %s OR {q('lease_expires_at')} < %s) "
+        f"AND ({' OR '.join([at_epoch] * count)})"
     )
 
 
