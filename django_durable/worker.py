@@ -26,6 +26,9 @@ from .identity import host_key, new_owner_id, pid_of, process_alive
 logger = logging.getLogger("django_durable")
 
 _ABORT_BACKOFF_SECONDS = 5.0
+# A claimed execution that no thread has started after this long is handed back, so that a
+# worker whose threads are all busy with long runs does not sit on work others could do.
+_QUEUE_WAIT_LIMIT_SECONDS = 1.0
 
 
 def drop_broken_connection() -> None:
@@ -101,6 +104,8 @@ class _Held:
     lease: store.Lease
     abort: threading.Event
     clock: store.LeaseClock
+    claimed_at: float = 0.0
+    started: bool = False
 
 
 class Worker:
@@ -114,9 +119,10 @@ class Worker:
         # Up to one run queued per thread besides the running ones, claimed a thread's worth
         # at a time: a claim is a write transaction and an ORM query, and claiming one
         # execution per finished run cost a third of the run loop on SQLite. A run that ends
-        # finds the next one waiting.
-        self._capacity = 2 * threads
-        self._claim_batch = threads
+        # finds the next one waiting. Queuing stops when a queued execution had to be handed
+        # back (every thread busy with a long run) and resumes once a thread finds the
+        # queue empty.
+        self._queue_ahead = True
         self.id = new_owner_id()
         self.lease_seconds = float(durable_settings.DURABLE_LEASE_SECONDS)
         self._lease_margin = float(durable_settings.DURABLE_HEARTBEAT_SECONDS)
@@ -210,23 +216,50 @@ class Worker:
 
     def _claim(self) -> float:
         poll = float(durable_settings.DURABLE_POLL_SECONDS)
+        self._hand_back_waiting()
         with self._lock:
-            free = self._capacity - len(self._held)
-        if free < self._claim_batch:
-            # Every thread is busy and enough runs are queued; the end of a run wakes us.
-            return poll
+            if self._queue_ahead:
+                capacity, batch = 2 * self.threads, self.threads
+            else:
+                capacity, batch = self.threads, 1
+            held = len(self._held)
+        free = capacity - held
+        # While anything is held, look again within the queue's wait limit (see above).
+        delay = min(poll, _QUEUE_WAIT_LIMIT_SECONDS) if held else poll
+        if free < batch:
+            return delay  # every thread is busy (and enough runs are queued)
         began = time.monotonic()
         claimed = self._guard(store.claim, self.id, free, self.lease_seconds, default=None)
         if claimed is None:
-            return poll  # the database is unreachable: try again after a poll interval
+            return delay  # the database is unreachable: try again after a poll interval
         with self._lock:
             for item in claimed:
                 clock = store.LeaseClock(self.lease_seconds, self._lease_margin)
                 clock.renewed(began)
-                self._held[item.lease.execution_id] = _Held(item.lease, threading.Event(), clock)
+                self._held[item.lease.execution_id] = _Held(
+                    item.lease, threading.Event(), clock, claimed_at=time.monotonic()
+                )
         for item in claimed:
             self._queue.put(item)
-        return 0.0 if len(claimed) == free else poll
+        if len(claimed) == free:
+            return 0.0
+        return min(poll, _QUEUE_WAIT_LIMIT_SECONDS) if held or claimed else poll
+
+    def _hand_back_waiting(self) -> None:
+        """Release claimed executions that no thread has started within the wait limit."""
+        limit = time.monotonic() - _QUEUE_WAIT_LIMIT_SECONDS
+        with self._lock:
+            waiting = [
+                held for held in self._held.values() if not held.started and held.claimed_at < limit
+            ]
+            for held in waiting:
+                # The executor that later takes it from the queue finds it gone and skips it.
+                del self._held[held.lease.execution_id]
+            if waiting:
+                self._queue_ahead = False
+        for held in waiting:
+            if self._guard(store.release, held.lease):
+                logger.info("handed back %s: no thread free to start it", held.lease.execution_id)
 
     def _execute_loop(self) -> None:
         try:
@@ -242,8 +275,11 @@ class Worker:
         eid = item.lease.execution_id
         with self._lock:
             held = self._held.get(eid)
-        abort = held.abort if held else threading.Event()
-        clock = held.clock if held else None
+            if held is None or held.lease.epoch != item.lease.epoch:
+                return  # handed back while it waited in the queue
+            held.started = True
+        abort = held.abort
+        clock = held.clock
         started = time.monotonic()
         try:
             drop_broken_connection()
@@ -255,6 +291,8 @@ class Worker:
             with self._lock:
                 if self._held.get(eid) is held:
                     del self._held[eid]
+                if self._queue.empty():
+                    self._queue_ahead = True  # the threads keep up: queue ahead again
             self._wake.set()
         try:
             drop_broken_connection()

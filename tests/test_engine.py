@@ -315,3 +315,35 @@ def test_a_worker_holds_its_running_executions_and_at_most_one_queued_per_thread
     # 2 running and 2 queued at most; and it did queue ahead of its threads.
     assert max(held) == 4, held
     assert all(status_of(eid) == Status.COMPLETED for eid in ids)
+
+
+def test_a_worker_hands_back_what_it_queued_when_its_threads_stay_busy():
+    import threading
+
+    from django_durable.worker import Worker
+
+    ids = [start_workflow("steps", n=1, sleep=2.5) for _ in range(3)]
+    worker = Worker(threads=1, burst=True)
+
+    def work():
+        try:
+            worker.run()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    try:
+        # It runs one and queues one; after a second nobody started the queued one, so it
+        # is handed back, and another worker can take it (with the one never claimed).
+        time.sleep(1.8)
+        taken = store.claim("other", 5, 60)
+    finally:
+        thread.join(30)
+    assert len(taken) == 2
+    assert {c.lease.execution_id for c in taken} | {ids[0]} == set(ids)
+    assert status_of(ids[0]) == Status.COMPLETED
+    assert (
+        SideEffect.objects.filter(execution_id__in=[c.lease.execution_id for c in taken]).count()
+        == 0
+    )
