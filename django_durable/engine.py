@@ -117,7 +117,10 @@ def _run(
     except SerializationError as error:
         store.finish(lease, Status.FAILED, error_type=_type_path(error), error_message=str(error))
         return Outcome.FAILED
-    store.finish(lease, Status.COMPLETED, result=data)
+    # A first run that ends here never suspended, so it made no timer, and without a
+    # deadline it was started with none: there is nothing to delete.
+    none_made = claimed.first_run and claimed.deadline_at is None
+    store.finish(lease, Status.COMPLETED, result=data, may_have_timers=not none_made)
     return Outcome.COMPLETED
 
 

@@ -322,7 +322,7 @@ def test_a_worker_hands_back_what_it_queued_when_its_threads_stay_busy():
 
     from django_durable.worker import Worker
 
-    ids = [start_workflow("steps", n=1, sleep=2.5) for _ in range(3)]
+    ids = [start_workflow("steps", n=1, sleep=4.0) for _ in range(3)]
     worker = Worker(threads=1, burst=True)
 
     def work():
@@ -333,17 +333,41 @@ def test_a_worker_hands_back_what_it_queued_when_its_threads_stay_busy():
 
     thread = threading.Thread(target=work)
     thread.start()
+    taken = []
     try:
-        # It runs one and queues one; after a second nobody started the queued one, so it
-        # is handed back, and another worker can take it (with the one never claimed).
-        time.sleep(1.8)
-        taken = store.claim("other", 5, 60)
+        # It runs one and queues one; once nobody has started the queued one for a second,
+        # it is handed back, and another worker can take it (with the one never claimed).
+        mine = WorkflowExecution.objects.filter(lease_owner=worker.id, status=Status.RUNNING)
+        deadline = time.monotonic() + 3.0
+        while mine.count() < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert mine.count() == 2  # one running, one queued
+        deadline = time.monotonic() + 3.0
+        while len(taken) < 2 and time.monotonic() < deadline:
+            taken += store.claim("other", 5, 60)
+            time.sleep(0.1)
     finally:
         thread.join(30)
-    assert len(taken) == 2
-    assert {c.lease.execution_id for c in taken} | {ids[0]} == set(ids)
+    assert sorted(c.lease.execution_id for c in taken) == sorted(ids[1:])
     assert status_of(ids[0]) == Status.COMPLETED
-    assert (
-        SideEffect.objects.filter(execution_id__in=[c.lease.execution_id for c in taken]).count()
-        == 0
-    )
+    assert not SideEffect.objects.filter(execution_id__in=ids[1:]).exists()
+
+
+@pytest.mark.parametrize(("workflow", "timer_deletes"), [("add", 0), ("add_with_deadline", 1)])
+def test_a_first_run_without_a_deadline_finishes_without_looking_for_timers(
+    workflow, timer_deletes
+):
+    from django_durable.engine import Outcome, run_claimed
+
+    eid = start_workflow(workflow, a=1, b=2)
+    (claimed,) = store.claim("test-owner", 1, 60)
+    with CaptureQueriesContext(connection) as queries:
+        assert run_claimed(claimed) is Outcome.COMPLETED
+    deletes = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].lstrip().upper().startswith("DELETE") and Timer._meta.db_table in q["sql"]
+    ]
+    assert len(deletes) == timer_deletes
+    assert status_of(eid) == Status.COMPLETED
+    assert not Timer.objects.filter(execution_id=eid).exists()

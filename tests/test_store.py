@@ -86,6 +86,21 @@ def test_a_lease_renewed_after_the_candidates_were_read_is_not_taken_over():
     assert (execution.lease_owner, execution.lease_epoch) == ("A", held.lease.epoch)
 
 
+def test_a_lease_is_taken_over_only_once_it_has_been_expired_for_the_grace():
+    # A stall of the database delays the holder's heartbeat and a taker alike; the grace
+    # lets the heartbeat, queued first, renew before anyone takes the run over.
+    eid = start_workflow("add", a=1, b=2)
+    (held,) = store.claim("A", 1, 60)
+    now = timezone.now()
+    expired = WorkflowExecution.objects.filter(pk=eid)
+    expired.update(lease_expires_at=now - store.TAKEOVER_GRACE / 2)
+    assert store.claim("B", 1, 60) == []
+    assert not store.has_runnable()
+    expired.update(lease_expires_at=now - store.TAKEOVER_GRACE * 2)
+    (taken,) = store.claim("B", 1, 60)
+    assert taken.lease.epoch == held.lease.epoch + 1
+
+
 def test_stale_worker_cannot_record_a_step_after_lease_takeover():
     eid = start_workflow("add", a=1, b=2)
     (stale,) = store.claim("A", 1, 60)

@@ -7,6 +7,7 @@ execution was canceled, timed out or suspended). A fenced write that changes not
 """
 
 from .executions import (
+    TAKEOVER_GRACE,
     cancel,
     claim,
     claim_one,
@@ -34,6 +35,7 @@ from .waits import (
 )
 
 __all__ = [
+    "TAKEOVER_GRACE",
     "RECORDED",
     "SIGNALED",
     "SUSPENDED",

@@ -49,9 +49,12 @@ def create_execution(
         row.lease_expires_at = now + dt.timedelta(seconds=lease_seconds)
         row.runs = 1
         row.started_at = now
+    conn = connections[DEFAULT_DB_ALIAS]
+    # Built before the transaction: on SQLite every writer waits while it is open.
+    values = [field.get_db_prep_save(getattr(row, field.attname), conn) for field in _FIELDS]
     try:
-        with dialect.write_transaction():
-            row.save(force_insert=True)
+        with dialect.write_transaction(), conn.cursor() as cursor:
+            cursor.execute(_insert_sql(conn.vendor), values)
             if not owner:
                 dialect.notify_wake()
             if row.deadline_at:
@@ -74,8 +77,29 @@ def create_execution(
     return execution_id, True
 
 
+_FIELDS = WorkflowExecution._meta.concrete_fields
+
+
+@functools.lru_cache(maxsize=4)
+def _insert_sql(vendor: str) -> str:
+    q = connection.ops.quote_name
+    columns = ", ".join(q(field.column) for field in _FIELDS)
+    placeholders = ", ".join(["%s"] * len(_FIELDS))
+    return f"INSERT INTO {q(WorkflowExecution._meta.db_table)} ({columns}) VALUES ({placeholders})"
+
+
+# A lease is taken over only once it has been expired this long. When the database itself
+# stalls (SQLite's write lock held by another process, a server pause), the holder's
+# heartbeat and a would-be taker both wait, and at the end of the stall the heartbeat, queued
+# first, gets through within milliseconds: this keeps a stall from handing a run in the
+# middle of a step to another worker. A dead holder is taken over a second later.
+TAKEOVER_GRACE = dt.timedelta(seconds=1)
+
+
 def _runnable(now: dt.datetime) -> Q:
-    return Q(status=Status.PENDING) | Q(status=Status.RUNNING, lease_expires_at__lt=now)
+    return Q(status=Status.PENDING) | Q(
+        status=Status.RUNNING, lease_expires_at__lt=now - TAKEOVER_GRACE
+    )
 
 
 _CLAIM_COLUMNS = (
@@ -118,9 +142,9 @@ def _candidates(limit: int, now: dt.datetime, *, lock: bool) -> list[tuple]:
     # Two queries, each served in order by an index: a single OR would make MySQL scan and
     # sort every runnable row, locking all of them before the LIMIT.
     pending = Executions.filter(status=Status.PENDING).order_by("created_at")
-    expired = Executions.filter(status=Status.RUNNING, lease_expires_at__lt=now).order_by(
-        "lease_expires_at"
-    )
+    expired = Executions.filter(
+        status=Status.RUNNING, lease_expires_at__lt=now - TAKEOVER_GRACE
+    ).order_by("lease_expires_at")
     rows: list[tuple] = []
     for candidates in (pending, expired):
         wanted = limit - len(rows)
@@ -158,7 +182,7 @@ def _take(
         adapt(now),
         adapt(now),
         Status.PENDING.value,
-        adapt(now),
+        adapt(now - TAKEOVER_GRACE),
     ]
     for row in rows:
         params += row[:3]
@@ -291,7 +315,7 @@ def expire_leases_of(owners: list[str]) -> int:
     now = timezone.now()
     return Executions.filter(
         status=Status.RUNNING, lease_owner__in=owners, lease_expires_at__gt=now
-    ).update(lease_expires_at=now - dt.timedelta(seconds=1))
+    ).update(lease_expires_at=now - TAKEOVER_GRACE - dt.timedelta(seconds=1))
 
 
 def fenced(lease: Lease):
@@ -306,11 +330,13 @@ def finish(
     error_type: str = "",
     error_message: str = "",
     error_traceback: str = "",
+    may_have_timers: bool = True,
 ) -> None:
     """End a run's execution with a final status; ``_Abort`` if the lease is gone.
 
     Its timers go first: every transaction that touches both takes timer rows before the
     execution row (as the scheduler does), so that none of them can deadlock another.
+    ``may_have_timers=False`` skips that delete, for a run that knows there are none.
     """
     conn = connections[DEFAULT_DB_ALIAS]
     now = conn.ops.adapt_datetimefield_value(timezone.now())
@@ -329,7 +355,8 @@ def finish(
     )
     delete_timers, update = _finish_sql(conn.vendor)
     with dialect.write_transaction(), dialect.statement_cursor(conn) as cursor:
-        cursor.execute(delete_timers, [lease.execution_id])
+        if may_have_timers:
+            cursor.execute(delete_timers, [lease.execution_id])
         cursor.execute(update, [*values, lease.execution_id, lease.epoch, Status.RUNNING.value])
         if cursor.rowcount != 1:
             raise _Abort("lease lost before the run could finish")

@@ -352,3 +352,13 @@ def atomic_loses_connection(ctx):
 
 
 from . import durable_chaos  # noqa: E402, F401 - the chaos workload (tests/chaos.py)
+
+
+@register.workflow(timeout=3600)
+def add_with_deadline(ctx, a: int, b: int):
+    """``add`` with a workflow timeout: it starts with a timeout timer."""
+    return ctx.step(_sum, a, b)
+
+
+def _sum(a, b):
+    return a + b
