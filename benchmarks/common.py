@@ -5,7 +5,9 @@ Standard library only: DBOS's venv imports this file too.
 
 import json
 import os
+import signal
 import statistics
+import subprocess
 import time
 
 
@@ -84,3 +86,13 @@ def idle_window(pid: int, seconds: float = 10.0) -> dict:
         "rss_mb": proc_rss_mb(pid),
         "idle_cpu_s": proc_cpu_seconds(pid) - cpu,
     }
+
+
+def stop_process(proc: subprocess.Popen, timeout: float) -> None:
+    """SIGTERM a child, and SIGKILL it if it has not exited after ``timeout`` seconds."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -26,7 +26,13 @@ from sqlalchemy.pool import Pool
 
 # benchmarks/common.py is standard library only (nothing of Django).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.common import emit, idle_window, percentile, proc_rss_mb  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    emit,
+    idle_window,
+    percentile,
+    proc_rss_mb,
+    stop_process,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 URL = os.environ["DBOS_URL"]
@@ -251,12 +257,7 @@ def w5(samples: int) -> None:
             p99_ms=percentile(latencies, 0.99),
         )
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        stop_process(worker, 15)
 
 
 @DBOS.workflow()
@@ -335,12 +336,7 @@ def w4(count: int) -> None:
             **idle,
         )
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        stop_process(worker, 30)
 
 
 def _read_line(worker: subprocess.Popen, word: str) -> str:

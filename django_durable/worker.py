@@ -225,7 +225,8 @@ class Worker:
             held = len(self._held)
         free = capacity - held
         # While anything is held, look twice per queue wait limit (see _hand_back_waiting).
-        delay = min(poll, _QUEUE_WAIT_LIMIT_SECONDS / 2) if held else poll
+        short = min(poll, _QUEUE_WAIT_LIMIT_SECONDS / 2)
+        delay = short if held else poll
         if free < batch:
             return delay  # every thread is busy (and enough runs are queued)
         began = time.monotonic()
@@ -243,7 +244,7 @@ class Worker:
             self._queue.put(item)
         if len(claimed) == free:
             return 0.0
-        return min(poll, _QUEUE_WAIT_LIMIT_SECONDS / 2) if held or claimed else poll
+        return short if held or claimed else poll
 
     def _hand_back_waiting(self) -> None:
         """Release claimed executions that no thread has started within the wait limit."""

@@ -38,6 +38,25 @@ def run_burst(threads=2):
     return worker
 
 
+def start_worker_thread(threads=2):
+    """An in-process burst worker running in a thread of its own; join the thread to wait."""
+    import threading
+
+    from django.db import connection
+
+    worker = Worker(threads=threads, burst=True)
+
+    def work():
+        try:
+            worker.run()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    return worker, thread
+
+
 @pytest.fixture
 def burst():
     return run_burst

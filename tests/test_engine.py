@@ -24,7 +24,7 @@ from django_durable.exceptions import (
     WorkflowFailed,
 )
 from django_durable.models import Signal, Status, StepResult, Timer, WorkflowExecution
-from tests.conftest import run_burst, status_of
+from tests.conftest import run_burst, start_worker_thread, status_of
 from tests.testapp.models import Ledger, SideEffect
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -285,21 +285,8 @@ def test_bad_starts_write_nothing(call, error):
 
 
 def test_a_worker_holds_its_running_executions_and_at_most_one_queued_per_thread():
-    import threading
-
-    from django_durable.worker import Worker
-
     ids = [start_workflow("steps", n=1, sleep=0.4) for _ in range(8)]
-    worker = Worker(threads=2, burst=True)
-
-    def work():
-        try:
-            worker.run()
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=work)
-    thread.start()
+    worker, thread = start_worker_thread(threads=2)
     held = []
     try:
         deadline = time.monotonic() + 30
@@ -318,21 +305,8 @@ def test_a_worker_holds_its_running_executions_and_at_most_one_queued_per_thread
 
 
 def test_a_worker_hands_back_what_it_queued_when_its_threads_stay_busy():
-    import threading
-
-    from django_durable.worker import Worker
-
     ids = [start_workflow("steps", n=1, sleep=4.0) for _ in range(3)]
-    worker = Worker(threads=1, burst=True)
-
-    def work():
-        try:
-            worker.run()
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=work)
-    thread.start()
+    worker, thread = start_worker_thread(threads=1)
     taken = []
     try:
         # It runs one and queues one; once nobody has started the queued one for a second,
