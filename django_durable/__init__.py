@@ -16,21 +16,25 @@ __all__ = [
     "cancel_workflow",
     "get_workflow",
     "inspect_workflow",
+    "list_workers",
     "register",
     "run_workflow",
     "signal_workflow",
     "start_workflow",
     "wait_workflow",
+    "workflow_events",
 ]
 
 _API = {
     "cancel_workflow",
     "get_workflow",
     "inspect_workflow",
+    "list_workers",
     "run_workflow",
     "signal_workflow",
     "start_workflow",
     "wait_workflow",
+    "workflow_events",
 }
 
 if TYPE_CHECKING:
@@ -38,10 +42,12 @@ if TYPE_CHECKING:
         cancel_workflow,
         get_workflow,
         inspect_workflow,
+        list_workers,
         run_workflow,
         signal_workflow,
         start_workflow,
         wait_workflow,
+        workflow_events,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect as _inspect
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -12,8 +13,9 @@ from typing import Any
 
 from django.utils import timezone
 
-from . import engine, store
+from . import engine, step_ids, store
 from .conf import durable_settings
+from .events import Event, events_of
 from .exceptions import (
     ExecutionNotFound,
     InvalidInput,
@@ -21,7 +23,16 @@ from .exceptions import (
     WorkflowFailed,
 )
 from .identity import new_owner_id
-from .models import FINAL_STATUSES, Signal, Status, StepResult, Timer, WorkflowExecution
+from .models import (
+    FINAL_STATUSES,
+    Signal,
+    Status,
+    StepResult,
+    Timer,
+    WorkerProcess,
+    WorkflowExecution,
+    WorkflowRun,
+)
 from .registry import WorkflowDefinition, register
 from .serialization import dumps, loads
 from .worker import keep_lease
@@ -64,8 +75,11 @@ def _encode_inputs(definition: WorkflowDefinition, inputs: dict[str, Any]) -> by
 
 
 def _check_execution_id(execution_id: object) -> None:
-    if not isinstance(execution_id, str) or not execution_id.strip() or len(execution_id) > 255:
-        raise InvalidInput("an execution id must be a non-empty string of at most 255 characters")
+    longest = step_ids.MAX_LENGTH
+    if not isinstance(execution_id, str) or not execution_id.strip() or len(execution_id) > longest:
+        raise InvalidInput(
+            f"an execution id must be a non-empty string of at most {longest} characters"
+        )
     if "\x00" in execution_id:
         raise InvalidInput("an execution id must not contain NUL characters")
 
@@ -158,9 +172,11 @@ def _initial_claim(execution_id: str, owner: str) -> store.ClaimedExecution:
 
 def signal_workflow(execution_id: str, name: str, payload: Any = None) -> None:
     """Send the signal ``name`` with ``payload`` to an execution, waking it if it waits."""
-    # 200, not 255: the waiting step's id is "ctx.wait_signal:<name>:<n>".
-    if not isinstance(name, str) or not name.strip() or len(name) > 200:
-        raise InvalidInput("a signal name must be a non-empty string of at most 200 characters")
+    longest = step_ids.MAX_SIGNAL_NAME_LENGTH
+    if not isinstance(name, str) or not name.strip() or len(name) > longest:
+        raise InvalidInput(
+            f"a signal name must be a non-empty string of at most {longest} characters"
+        )
     if "\x00" in name:
         raise InvalidInput("a signal name must not contain NUL characters")
     data = dumps(payload, what=f"the payload of signal {name!r}")
@@ -238,10 +254,34 @@ def get_workflow(execution_id: str) -> ExecutionInfo:
     )
 
 
+def workflow_events(execution_id: str) -> list[Event]:
+    """An execution's events in time order: created, runs, steps, sleeps, signals, end."""
+    return events_of(_execution_row(execution_id))
+
+
+def workflow_runs(execution_id: str) -> list[dict]:
+    """The run log of an execution: one dict per run, oldest first."""
+    _execution_row(execution_id)
+    return [
+        {
+            "run": run.epoch,
+            "worker": run.worker,
+            "started_at": run.started_at,
+            "ended_at": run.ended_at,
+            "outcome": run.outcome or "RUNNING",
+            "waiting_on": run.waiting_on,
+            "detail": run.detail,
+        }
+        for run in WorkflowRun.objects.filter(execution_id=execution_id).order_by("epoch")
+    ]
+
+
 def inspect_workflow(execution_id: str, replay: bool = False) -> dict:
     """Everything recorded about an execution (and, with ``replay``, a replay verdict)."""
     info = get_workflow(execution_id)
     report = info.as_dict()
+    report["runs"] = workflow_runs(execution_id)
+    report["events"] = [event.as_dict() for event in workflow_events(execution_id)]
     report["timers"] = [
         {"step_id": t.step_id, "kind": t.kind, "due_at": t.due_at}
         for t in Timer.objects.filter(execution_id=execution_id).order_by("due_at")
@@ -259,6 +299,69 @@ def inspect_workflow(execution_id: str, replay: bool = False) -> dict:
     if replay:
         report["replay"] = engine.replay(execution_id).as_dict()
     return report
+
+
+@dataclass
+class WorkerInfo:
+    """A worker process as its row and its leases tell it."""
+
+    id: str
+    host: str
+    pid: int
+    threads: int
+    queues: list[str]
+    started_at: dt.datetime
+    last_heartbeat_at: dt.datetime
+    stopped_at: dt.datetime | None
+    # "running", "stopped", or "dead" (no heartbeat for longer than a lease).
+    state: str
+    # What it runs now: {"execution_id", "workflow", "step"} per execution it holds.
+    holds: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def list_workers(*, include_stopped: bool = True) -> list[WorkerInfo]:
+    """Every known worker, most recently heard from first, with what each holds now."""
+    now = timezone.now()
+    silent_since = now - dt.timedelta(seconds=float(durable_settings.DURABLE_LEASE_SECONDS))
+    rows = WorkerProcess.objects.order_by("-last_heartbeat_at")
+    if not include_stopped:
+        rows = rows.filter(stopped_at__isnull=True, last_heartbeat_at__gte=silent_since)
+    workers = list(rows)
+    held: dict[str, list[dict]] = {}
+    live = [w.id for w in workers if w.stopped_at is None]
+    running = WorkflowExecution.objects.filter(status=Status.RUNNING, lease_owner__in=live)
+    for eid, owner, workflow in running.values_list("id", "lease_owner", "workflow_name"):
+        held.setdefault(owner, []).append({"execution_id": eid, "workflow": workflow, "step": ""})
+    result = []
+    for worker in workers:
+        steps = json.loads(worker.current_steps) if worker.current_steps else {}
+        holds = held.get(worker.id, [])
+        for item in holds:
+            item["step"] = steps.get(item["execution_id"], "")
+        if worker.stopped_at is not None:
+            state = "stopped"
+        elif worker.last_heartbeat_at < silent_since:
+            state = "dead"
+        else:
+            state = "running"
+        result.append(
+            WorkerInfo(
+                id=worker.id,
+                host=worker.host,
+                pid=worker.pid,
+                threads=worker.threads,
+                queues=[q for q in worker.queues.split(",") if q],
+                started_at=worker.started_at,
+                last_heartbeat_at=worker.last_heartbeat_at,
+                stopped_at=worker.stopped_at,
+                state=state,
+                holds=holds,
+            )
+        )
+    return result
 
 
 def _error(error_type: str, message: str, trace: str) -> dict | None:

@@ -21,7 +21,7 @@ from django.db import Error as DatabaseError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from . import store
+from . import step_ids, store
 from .calls import callable_name, check_arguments, describe_error, timeout_seconds
 from .conf import durable_settings
 from .dialect import write_transaction
@@ -42,7 +42,7 @@ from .retry import NO_RETRY, RetryPolicy, is_retryable, next_delay
 from .serialization import dumps, loads
 from .timeouts import call_with_timeout
 
-_SLEEP = "ctx.sleep"
+_SLEEP = step_ids.SLEEP
 logger = logging.getLogger("django_durable")
 
 
@@ -62,6 +62,7 @@ class WorkflowContext:
         abort: threading.Event | None = None,
         lease_clock: store.LeaseClock | None = None,
         replay: bool = False,
+        on_step: Callable[[str], None] | None = None,
     ):
         self._execution_id = execution_id
         self._workflow_name = workflow_name
@@ -73,6 +74,7 @@ class WorkflowContext:
         self._abort = abort or threading.Event()
         self._lease_clock = lease_clock
         self._replay = replay
+        self._on_step = on_step
         self._counts: Counter[str] = Counter()
         self.visited: list[str] = []
         self.suspended = False
@@ -162,7 +164,7 @@ class WorkflowContext:
         if not isinstance(name, str) or not name:
             raise TypeError("ctx.wait_signal() needs a signal name (a non-empty string)")
         seconds = timeout_seconds(timeout, "ctx.wait_signal", allow_zero=True)
-        step_name = f"ctx.wait_signal:{name}"
+        step_name = step_ids.wait_signal_name(name)
         step_id = self._enter(step_name, None)
         recorded = self._lookup(step_id, step_name)
         if recorded is not None:
@@ -222,20 +224,20 @@ class WorkflowContext:
         if explicit_id is None:
             # Only derived ids count: an explicit id never shifts the others of its name.
             self._counts[name] += 1
-            step_id = f"{name}:{self._counts[name]}"
+            step_id = step_ids.derived(name, self._counts[name])
         else:
             step_id = explicit_id
-            if isinstance(step_id, str) and step_id.startswith("ctx."):
+            if isinstance(step_id, str) and step_id.startswith(step_ids.RESERVED_PREFIX):
                 raise ValueError(
                     f"step_id {step_id!r}: ids starting with 'ctx.' are reserved for ctx calls"
                 )
         if not isinstance(step_id, str) or not step_id:
             raise TypeError("step_id must be a non-empty string")
         for what, text in (("step id", step_id), ("step name", name)):
-            # Checked before anything is written: the database would refuse the row on every
-            # run (PostgreSQL, MySQL), and the run would be retried forever.
-            if len(text) > 255:
-                raise ValueError(f"the {what} {text[:40]!r}… must be at most 255 characters")
+            if len(text) > step_ids.MAX_LENGTH:
+                raise ValueError(
+                    f"the {what} {text[:40]!r}… must be at most {step_ids.MAX_LENGTH} characters"
+                )
             if "\x00" in text:
                 raise ValueError(f"the {what} {text!r} must not contain NUL characters")
         self.visited.append(step_id)
@@ -278,6 +280,8 @@ class WorkflowContext:
         if self._replay:
             raise _ReplayStop(step_id, name, "step")
         check_arguments(fn, args, kwargs, f"{kind} {name!r} (step {step_id!r})")
+        if self._on_step is not None:
+            self._on_step(step_id)
         attempt = self._retry_attempts + 1 if self._retry_step_id == step_id else 1
         while True:
             started = timezone.now()

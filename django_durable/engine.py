@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db import DatabaseError, transaction
@@ -28,7 +29,7 @@ from .exceptions import (
     _ReplayStop,
     _Suspend,
 )
-from .models import FINAL_STATUSES, Status, WorkflowExecution
+from .models import FINAL_STATUSES, RunOutcome, Status, WorkflowExecution
 from .registry import register
 from .serialization import dumps, loads
 
@@ -47,13 +48,19 @@ def run_claimed(
     claimed: store.ClaimedExecution,
     abort: threading.Event | None = None,
     lease_clock: store.LeaseClock | None = None,
+    on_step: Callable[[str], None] | None = None,
 ) -> Outcome:
-    """Run a claimed execution until it finishes, suspends or loses its lease."""
+    """Run a claimed execution until it finishes, suspends or loses its lease.
+
+    ``on_step(step_id)`` is called before each step body runs (the worker shows it as what
+    the execution is doing now).
+    """
     lease = claimed.lease
     try:
-        return _run(claimed, abort, lease_clock)
+        return _run(claimed, abort, lease_clock, on_step)
     except _Abort as exc:
         logger.info("run of %s stopped: %s", lease.execution_id, exc)
+        _log_lease_lost(lease, str(exc))
         return Outcome.ABORTED
     except DatabaseError as exc:
         logger.warning("run of %s stopped by a database error: %s", lease.execution_id, exc)
@@ -64,6 +71,7 @@ def _run(
     claimed: store.ClaimedExecution,
     abort: threading.Event | None,
     lease_clock: store.LeaseClock | None,
+    on_step: Callable[[str], None] | None,
 ) -> Outcome:
     lease = claimed.lease
     if claimed.deadline_at is not None and timezone.now() >= claimed.deadline_at:
@@ -83,6 +91,7 @@ def _run(
         deadline_at=claimed.deadline_at,
         abort=abort,
         lease_clock=lease_clock,
+        on_step=on_step,
     )
     try:
         result = definition.fn(ctx, **loads(claimed.input))
@@ -122,6 +131,15 @@ def _run(
     none_made = claimed.first_run and claimed.deadline_at is None
     store.finish(lease, Status.COMPLETED, result=data, may_have_timers=not none_made)
     return Outcome.COMPLETED
+
+
+def _log_lease_lost(lease: store.Lease, reason: str) -> None:
+    # Not fenced: the run's own log row, and only while nothing else (a cancel, a takeover)
+    # has ended it.
+    try:
+        store.end_run(lease.execution_id, lease.epoch, RunOutcome.LEASE_LOST, detail=reason)
+    except DatabaseError as exc:
+        logger.warning("could not log the end of the run of %s: %s", lease.execution_id, exc)
 
 
 def _timed_out(lease: store.Lease) -> Outcome:

@@ -47,6 +47,36 @@ class ExecutionFinished(DurableError):
         )
 
 
+class NotRetryable(DurableError):
+    """Only an execution that ended FAILED, CANCELED or TIMED_OUT can be retried."""
+
+    def __init__(self, execution_id: str, status: str):
+        self.execution_id = execution_id
+        self.status = status
+        hint = (
+            "it is still live; cancel it first if it must start over"
+            if status not in ("COMPLETED",)
+            else "it completed; fork it to run it again from a step"
+        )
+        super().__init__(
+            f"cannot retry execution {execution_id!r}: it is {status} ({hint}); only FAILED, "
+            "CANCELED or TIMED_OUT executions can be retried"
+        )
+
+
+class StepNotRecorded(DurableError, LookupError):
+    """A step id that the execution's record does not hold."""
+
+    def __init__(self, execution_id: str, step_id: str, recorded: list[str]):
+        self.execution_id = execution_id
+        self.step_id = step_id
+        shown = ", ".join(recorded[:10]) + (
+            f", … ({len(recorded)} in all)" if len(recorded) > 10 else ""
+        )
+        known = f"its steps are: {shown}" if recorded else "it has no recorded steps"
+        super().__init__(f"execution {execution_id!r} has no recorded step {step_id!r}; {known}")
+
+
 class ExecutionConflict(DurableError):
     """A start with an explicit id that already belongs to another workflow."""
 

@@ -1,4 +1,4 @@
-"""The four tables of Django Durable. Only ``store.py`` changes their rows."""
+"""The tables of Django Durable. Only the ``store`` package changes their rows."""
 
 from __future__ import annotations
 
@@ -60,12 +60,20 @@ class WorkflowExecution(models.Model):
     # Failed attempts of the step now being retried, so the count survives a crash.
     retry_step_id = models.CharField(max_length=255, blank=True, default="")
     retry_attempts = models.PositiveIntegerField(default=0)
+    # Repairs: how often the execution was retried (and when last), and the execution and
+    # step it was forked from. Not foreign keys: the source may be pruned before the fork.
+    retries = models.PositiveIntegerField(default=0)
+    retried_at = models.DateTimeField(null=True, blank=True)
+    forked_from = models.CharField(max_length=255, blank=True, default="", db_index=True)
+    forked_from_step = models.CharField(max_length=255, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["status", "created_at"], name="durable_exec_status_created"),
             models.Index(fields=["status", "lease_expires_at"], name="durable_exec_status_lease"),
+            # Prune: finished executions by status and end time, in batches.
+            models.Index(fields=["status", "finished_at"], name="durable_exec_status_finished"),
         ]
         verbose_name = "workflow execution"
 
@@ -165,3 +173,85 @@ class Signal(models.Model):
     @property
     def decoded_payload(self):
         return serialization.loads(self.payload)
+
+
+class RunOutcome(models.TextChoices):
+    """How one run of an execution ended."""
+
+    SLEEPING = "SLEEPING", "Suspended on a timer"
+    RETRY_BACKOFF = "RETRY_BACKOFF", "Suspended until a step's retry"
+    WAITING_SIGNAL = "WAITING_SIGNAL", "Suspended on a signal"
+    WAITING_CHILD = "WAITING_CHILD", "Suspended on a child execution"
+    COMPLETED = "COMPLETED", "Completed"
+    FAILED = "FAILED", "Failed"
+    TIMED_OUT = "TIMED_OUT", "Timed out"
+    CANCELED = "CANCELED", "Canceled"
+    LEASE_LOST = "LEASE_LOST", "Lease lost"
+    WORKER_DIED = "WORKER_DIED", "Worker died"
+    HANDED_BACK = "HANDED_BACK", "Handed back"
+
+
+SUSPENDED_OUTCOMES = frozenset(
+    {
+        RunOutcome.SLEEPING,
+        RunOutcome.RETRY_BACKOFF,
+        RunOutcome.WAITING_SIGNAL,
+        RunOutcome.WAITING_CHILD,
+    }
+)
+
+
+class WorkflowRun(models.Model):
+    """One run of an execution: a worker called the workflow function from the top once.
+
+    Written with the claim and with the run's last write, never per step. ``outcome`` is
+    empty while the run goes on.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    execution = models.ForeignKey(  # indexed by the unique constraint, as StepResult's
+        WorkflowExecution, on_delete=models.CASCADE, related_name="run_log", db_index=False
+    )
+    # The lease epoch the run was claimed at: the run's number, and what fences its writes.
+    epoch = models.PositiveBigIntegerField()
+    worker = models.CharField(max_length=255)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=RunOutcome.choices, blank=True, default="")
+    # The step the run suspended on (a sleep, a signal wait, a retried step).
+    waiting_on = models.CharField(max_length=255, blank=True, default="")
+    detail = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["execution_id", "epoch"]
+        constraints = [
+            models.UniqueConstraint(fields=["execution", "epoch"], name="durable_run_unique"),
+        ]
+        verbose_name = "workflow run"
+
+    def __str__(self) -> str:
+        return f"run {self.epoch} of {self.execution_id} ({self.outcome or 'running'})"
+
+
+class WorkerProcess(models.Model):
+    """A ``durable_worker`` process: who it is, where, and when it was last heard from."""
+
+    id = models.CharField(primary_key=True, max_length=255)
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    threads = models.PositiveIntegerField()
+    # The queues it serves, comma-separated; empty for all.
+    queues = models.TextField(blank=True, default="")
+    started_at = models.DateTimeField()
+    last_heartbeat_at = models.DateTimeField(db_index=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    # What each running execution is doing now: {execution id: step id}, as of the last
+    # heartbeat, in JSON.
+    current_steps = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-last_heartbeat_at"]
+        verbose_name = "worker"
+
+    def __str__(self) -> str:
+        return self.id

@@ -9,6 +9,7 @@ from typing import Any, TypeVar, overload
 
 from django.core.exceptions import ImproperlyConfigured
 
+from . import step_ids
 from .exceptions import UnknownActivity, UnknownWorkflow
 from .retry import DEFAULT_ACTIVITY_RETRY, RetryPolicy
 
@@ -149,11 +150,10 @@ def _name_of(name_or_fn: Any, kind: type) -> str:
 
 
 def _check_name(name: object, kind: str) -> None:
-    if name is not None and (
-        not isinstance(name, str) or not name.strip() or len(name) > 255 or "\x00" in name
-    ):
+    if name is not None and (step_ids.text_problem(name) is not None):
         raise ImproperlyConfigured(
-            f"register.{kind}(name=...) must be a non-empty string of at most 255 characters "
+            f"register.{kind}(name=...) must be a non-empty string of at most "
+            f"{step_ids.MAX_LENGTH} characters "
             "without NUL characters"
         )
 

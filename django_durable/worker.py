@@ -7,7 +7,9 @@ and waits on an event, so a stop request ends each wait at once.
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -106,6 +108,11 @@ class _Held:
     clock: store.LeaseClock
     claimed_at: float = 0.0
     started: bool = False
+    current_step: str = ""
+
+
+def _note(held: _Held, step_id: str) -> None:
+    held.current_step = step_id
 
 
 class Worker:
@@ -154,6 +161,7 @@ class Worker:
             self.threads,
             " in burst mode" if self.burst else "",
         )
+        self._guard(store.register_worker, self.id, socket.gethostname(), os.getpid(), self.threads)
         self._guard(expire_dead_local_owners, self.id)
         executors = [
             threading.Thread(target=self._execute_loop, name=f"durable-exec-{n}", daemon=True)
@@ -186,6 +194,7 @@ class Worker:
         finally:
             self._stop.set()
             self._shutdown(executors, helpers)
+            self._guard(store.worker_stopped, self.id)
             connection.close()
         logger.info("worker %s stopped after %d run(s)", self.id, self.completed)
 
@@ -259,7 +268,7 @@ class Worker:
             if waiting:
                 self._queue_ahead = False
         for held in waiting:
-            if self._guard(store.release, held.lease):
+            if self._guard(store.release, held.lease, 0.0, "no thread of the worker was free"):
                 logger.info("handed back %s: no thread free to start it", held.lease.execution_id)
 
     def _execute_loop(self) -> None:
@@ -284,7 +293,7 @@ class Worker:
         started = time.monotonic()
         try:
             drop_broken_connection()
-            outcome = run_claimed(item, abort, clock)
+            outcome = run_claimed(item, abort, clock, on_step=lambda step_id: _note(held, step_id))
         except BaseException:  # noqa: BLE001 - a worker thread must survive any run
             logger.exception("unexpected error while running %s", eid)
             outcome = Outcome.ABORTED
@@ -303,7 +312,13 @@ class Worker:
             # The run could not write (database trouble, or an error that recurs on every
             # run): hand the execution back after a pause, neither at once (a hot loop) nor
             # after the whole lease.
-            self._guard(store.release, item.lease, _ABORT_BACKOFF_SECONDS)
+            self._guard(
+                store.release,
+                item.lease,
+                _ABORT_BACKOFF_SECONDS,
+                "the run could not write (a database error); runnable again in "
+                f"{_ABORT_BACKOFF_SECONDS:g} s",
+            )
         with self._lock:
             self.completed += 1
         logger.info(
@@ -340,6 +355,12 @@ class Worker:
     def _heartbeat(self) -> float:
         with self._lock:
             leases = [held.lease for held in self._held.values()]
+            current = {
+                held.lease.execution_id: held.current_step
+                for held in self._held.values()
+                if held.started
+            }
+        self._guard(store.beat, self.id, current)
         if leases:
             began = time.monotonic()
             still = self._guard(store.renew_leases, leases, self.lease_seconds)
@@ -380,7 +401,7 @@ class Worker:
             except queue.Empty:
                 break
             if item is not None:
-                self._guard(store.release, item.lease)
+                self._guard(store.release, item.lease, 0.0, "the worker stopped")
                 with self._lock:
                     self._held.pop(item.lease.execution_id, None)
         for _ in executors:
@@ -393,7 +414,8 @@ class Worker:
             leftovers = list(self._held.values())
         for held in leftovers:
             held.abort.set()
-            if self._guard(store.release, held.lease):
+            reason = "still running when the worker's shutdown grace period ended"
+            if self._guard(store.release, held.lease, 0.0, reason):
                 logger.info("released %s (still running at shutdown)", held.lease.execution_id)
         self._helpers_stop.set()
         for thread in helpers:

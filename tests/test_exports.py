@@ -7,11 +7,13 @@ def test_public_names_are_pinned():
         "cancel_workflow",
         "get_workflow",
         "inspect_workflow",
+        "list_workers",
         "register",
         "run_workflow",
         "signal_workflow",
         "start_workflow",
         "wait_workflow",
+        "workflow_events",
     ]
     for name in django_durable.__all__:
         assert getattr(django_durable, name) is not None

@@ -19,6 +19,7 @@ from .executions import (
     renew_leases,
     running_owners,
 )
+from .runs import end_run
 from .steps import load_steps, record_failed_attempt, record_step
 from .types import ClaimedExecution, Lease, LeaseClock, RecordedStep, StepConflict
 from .waits import (
@@ -29,10 +30,10 @@ from .waits import (
     deliver_signal,
     fire_due_timers,
     next_timer_due,
-    step_name_of,
     suspend_on_signal,
     suspend_on_timer,
 )
+from .workers import beat, prune_workers, register_worker, worker_stopped
 
 __all__ = [
     "TAKEOVER_GRACE",
@@ -44,12 +45,14 @@ __all__ = [
     "LeaseClock",
     "RecordedStep",
     "StepConflict",
+    "beat",
     "cancel",
     "claim",
     "claim_one",
     "consume_signal",
     "create_execution",
     "deliver_signal",
+    "end_run",
     "expire_leases_of",
     "finish",
     "fire_due_timers",
@@ -57,11 +60,13 @@ __all__ = [
     "load_steps",
     "next_timer_due",
     "record_failed_attempt",
+    "prune_workers",
     "record_step",
+    "register_worker",
     "release",
     "renew_leases",
     "running_owners",
-    "step_name_of",
     "suspend_on_signal",
     "suspend_on_timer",
+    "worker_stopped",
 ]

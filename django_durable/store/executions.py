@@ -10,9 +10,10 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections
 from django.db.models import Q
 from django.utils import timezone
 
-from .. import dialect
+from .. import dialect, step_ids
 from ..exceptions import ExecutionConflict, ExecutionFinished, ExecutionNotFound, _Abort
-from ..models import FINAL_STATUSES, Status, Timer, TimerKind, WorkflowExecution
+from ..models import FINAL_STATUSES, RunOutcome, Status, Timer, TimerKind, WorkflowExecution
+from . import runs
 from .types import ClaimedExecution, Lease
 
 Executions = WorkflowExecution.objects
@@ -55,12 +56,14 @@ def create_execution(
     try:
         with dialect.write_transaction(), conn.cursor() as cursor:
             cursor.execute(_insert_sql(conn.vendor), values)
-            if not owner:
+            if owner:
+                runs.open_runs(cursor, [(execution_id, 1)], owner, now)
+            else:
                 dialect.notify_wake()
             if row.deadline_at:
                 Timer.objects.create(
                     execution_id=execution_id,
-                    step_id="ctx.timeout",
+                    step_id=step_ids.WORKFLOW_TIMEOUT,
                     kind=TimerKind.WORKFLOW_TIMEOUT,
                     due_at=row.deadline_at,
                     created_at=now,
@@ -189,15 +192,23 @@ def _take(
     with dialect.statement_cursor(conn) as cursor:
         cursor.execute(_take_sql(conn.vendor, len(rows)), params)
         taken = cursor.rowcount
-    if taken != len(rows):
-        # Only where rows cannot be locked: another worker took some of them in between.
-        # Which ones are ours is what the epochs now say.
-        ours = set(
-            Executions.filter(
-                pk__in=[row[0] for row in rows], lease_owner=owner, status=Status.RUNNING
-            ).values_list("id", "lease_epoch")
-        )
-        rows = [row for row in rows if (row[0], row[2] + 1) in ours]
+        if taken != len(rows):
+            # Only where rows cannot be locked: another worker took some of them in between.
+            # Which ones are ours is what the epochs now say.
+            ours = set(
+                Executions.filter(
+                    pk__in=[row[0] for row in rows], lease_owner=owner, status=Status.RUNNING
+                ).values_list("id", "lease_epoch")
+            )
+            rows = [row for row in rows if (row[0], row[2] + 1) in ours]
+        taken_over = [row[0] for row in rows if row[1] == Status.RUNNING]
+        if taken_over:
+            runs.end_open_runs(
+                taken_over,
+                RunOutcome.WORKER_DIED,
+                f"its lease expired without renewal; taken over by {owner}",
+            )
+        runs.open_runs(cursor, [(row[0], row[2] + 1) for row in rows], owner, now)
     return [
         ClaimedExecution(
             Lease(eid, epoch + 1, owner),
@@ -276,21 +287,25 @@ def renew_leases(leases: list[Lease], lease_seconds: float) -> set[str]:
     return held
 
 
-def release(lease: Lease, after: float = 0.0) -> bool:
+def release(lease: Lease, after: float = 0.0, reason: str = "") -> bool:
     """Give an execution back: runnable by anyone at once, or only ``after`` seconds.
 
     A delayed release keeps the execution ``RUNNING`` with a lease that ends then, so a run
     that keeps failing for the same reason is retried with a pause, not in a hot loop.
+    ``reason`` goes to the run log.
     """
     now = timezone.now()
     if after > 0:
         changes = {"lease_expires_at": now + dt.timedelta(seconds=after)}
-        return bool(fenced(lease).update(updated_at=now, **changes))
-    changes = {"status": Status.PENDING, "lease_owner": "", "lease_expires_at": None}
+        reason = reason or f"runnable again in {after:g} s"
+    else:
+        changes = {"status": Status.PENDING, "lease_owner": "", "lease_expires_at": None}
     with dialect.write_transaction():
         released = bool(fenced(lease).update(updated_at=now, **changes))
         if released:
-            dialect.notify_wake()
+            runs.end_run(lease.execution_id, lease.epoch, RunOutcome.HANDED_BACK, detail=reason)
+            if after <= 0:
+                dialect.notify_wake()
     return released
 
 
@@ -313,9 +328,18 @@ def expire_leases_of(owners: list[str]) -> int:
     if not owners:
         return 0
     now = timezone.now()
-    return Executions.filter(
-        status=Status.RUNNING, lease_owner__in=owners, lease_expires_at__gt=now
-    ).update(lease_expires_at=now - TAKEOVER_GRACE - dt.timedelta(seconds=1))
+    with dialect.write_transaction():
+        held = Executions.filter(
+            status=Status.RUNNING, lease_owner__in=owners, lease_expires_at__gt=now
+        )
+        ids = list(held.values_list("id", flat=True))
+        if not ids:
+            return 0
+        expired = Executions.filter(pk__in=ids, lease_owner__in=owners).update(
+            lease_expires_at=now - TAKEOVER_GRACE - dt.timedelta(seconds=1)
+        )
+        runs.end_open_runs(ids, RunOutcome.WORKER_DIED, "its worker process is gone")
+    return expired
 
 
 def fenced(lease: Lease):
@@ -339,7 +363,8 @@ def finish(
     ``may_have_timers=False`` skips that delete, for a run that knows there are none.
     """
     conn = connections[DEFAULT_DB_ALIAS]
-    now = conn.ops.adapt_datetimefield_value(timezone.now())
+    moment = timezone.now()
+    now = conn.ops.adapt_datetimefield_value(moment)
     values = (
         str(status),
         result,
@@ -360,6 +385,10 @@ def finish(
         cursor.execute(update, [*values, lease.execution_id, lease.epoch, Status.RUNNING.value])
         if cursor.rowcount != 1:
             raise _Abort("lease lost before the run could finish")
+        detail = f"{error_type}: {error_message}"[:1000] if error_type else ""
+        runs.close_run(
+            cursor, lease.execution_id, lease.epoch, str(status), detail=detail, now=moment
+        )
 
 
 def cancel(execution_id: str, reason: str = "") -> None:
@@ -378,6 +407,7 @@ def cancel(execution_id: str, reason: str = "") -> None:
             lease_owner="",
             lease_expires_at=None,
         )
+        runs.end_open_runs([execution_id], RunOutcome.CANCELED, reason)
 
 
 def lock_status(execution_id: str) -> str:

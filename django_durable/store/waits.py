@@ -7,11 +7,12 @@ import datetime as dt
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .. import dialect
+from .. import dialect, step_ids
 from ..exceptions import ExecutionFinished, _Abort
 from ..models import (
     FINAL_STATUSES,
     LIVE_STATUSES,
+    RunOutcome,
     Signal,
     Status,
     StepResult,
@@ -20,6 +21,7 @@ from ..models import (
     TimerKind,
 )
 from ..serialization import dumps
+from . import runs
 from .executions import Executions, fenced, lock_status
 from .steps import record_step
 from .types import Lease, RecordedStep
@@ -39,6 +41,13 @@ def suspend_on_timer(
             status=status, lease_owner="", lease_expires_at=None, updated_at=now
         ):
             raise _Abort("lease lost before the run could suspend")
+        runs.end_run(
+            lease.execution_id,
+            lease.epoch,
+            runs.suspension_outcome(kind),
+            waiting_on=step_id,
+            detail=f"until {due_at.isoformat()}",
+        )
 
 
 def _add_timer(execution_id: str, step_id: str, kind: str, due_at: dt.datetime, now) -> None:
@@ -70,6 +79,13 @@ def suspend_on_signal(
             status=Status.WAITING, lease_owner="", lease_expires_at=None, updated_at=now
         ):
             raise _Abort("lease lost before the run could wait for a signal")
+        runs.end_run(
+            lease.execution_id,
+            lease.epoch,
+            RunOutcome.WAITING_SIGNAL,
+            waiting_on=step_id,
+            detail=f"signal {signal_name!r}",
+        )
         outcome = SUSPENDED
         if StepResult.objects.filter(execution_id=lease.execution_id, step_id=step_id).exists():
             outcome = RECORDED
@@ -137,12 +153,14 @@ def fire_due_timers(limit: int, execution_id: str | None = None) -> int:
             due = due.filter(execution_id=execution_id)
         if connection.features.has_select_for_update_skip_locked:
             due = due.select_for_update(skip_locked=True)
-        timers = list(due.values_list("id", "execution_id", "step_id", "kind")[:limit])
+        timers = list(
+            due.values_list("id", "execution_id", "step_id", "kind", "due_at", "created_at")[:limit]
+        )
         if not timers:
             return 0
         steps, wake, timed_out = [], set(), set()
         none = dumps(None)
-        for _pk, eid, step_id, kind in timers:
+        for _pk, eid, step_id, kind, due_at, created_at in timers:
             if kind == TimerKind.WORKFLOW_TIMEOUT:
                 timed_out.add(eid)
                 continue
@@ -152,10 +170,12 @@ def fire_due_timers(limit: int, execution_id: str | None = None) -> int:
                     StepResult(
                         execution_id=eid,
                         step_id=step_id,
-                        name=step_name_of(step_id),
+                        name=step_ids.name_of(step_id),
                         status=StepStatus.COMPLETED,
-                        result=none if kind == TimerKind.SIGNAL_TIMEOUT else None,
-                        started_at=now,
+                        # A sleep keeps when it began, and its due time as its result, so
+                        # that the timeline can show it; ctx.sleep returns None whatever.
+                        result=none if kind == TimerKind.SIGNAL_TIMEOUT else dumps(due_at),
+                        started_at=created_at if kind == TimerKind.SLEEP else now,
                         finished_at=now,
                     )
                 )
@@ -177,12 +197,10 @@ def fire_due_timers(limit: int, execution_id: str | None = None) -> int:
                 error_message="the workflow's timeout passed before it finished",
             )
             Timer.objects.filter(execution_id__in=list(timed_out)).delete()
+            runs.end_open_runs(
+                timed_out, RunOutcome.TIMED_OUT, "the workflow's timeout passed during the run"
+            )
     return len(timers)
-
-
-def step_name_of(step_id: str) -> str:
-    """The step name in a derived step id ``name:count``."""
-    return step_id.rsplit(":", 1)[0]
 
 
 def next_timer_due() -> dt.datetime | None:

@@ -7,7 +7,14 @@ import pytest
 from django.db.models import Count
 
 from django_durable import get_workflow, start_workflow
-from django_durable.models import Status, StepResult, WorkflowExecution
+from django_durable.models import (
+    RunOutcome,
+    Status,
+    StepResult,
+    WorkerProcess,
+    WorkflowExecution,
+    WorkflowRun,
+)
 from tests.conftest import FINAL, wait_for
 from tests.testapp.models import Ledger, SideEffect
 
@@ -56,6 +63,20 @@ def test_killed_worker_mid_workflow_resumes_without_rerunning_completed_steps(wo
     per_entry = rows.annotate(c=Count("id")).values_list("c", flat=True)
     assert set(per_entry) == {1}
     assert Ledger.objects.filter(execution_id__in=ids).count() == 3 * n
+    # The run log says what happened: the killed worker's runs died, the second finished.
+    for eid in ids:
+        outcomes = list(
+            WorkflowRun.objects.filter(execution_id=eid).order_by("epoch").values_list("outcome")
+        )
+        assert outcomes[-1] == (RunOutcome.COMPLETED,)
+    killed = WorkflowRun.objects.filter(execution_id__in=ids, outcome=RunOutcome.WORKER_DIED)
+    assert killed.exists()
+    assert all(f":{first.pid}:" in worker for worker in killed.values_list("worker", flat=True))
+    # The worker table: the killed one never said it stopped (it shows as dead once its
+    # heartbeat is a lease old); the live one is running.
+    rows = {row.pid: row for row in WorkerProcess.objects.all()}
+    assert rows[first.pid].stopped_at is None
+    assert rows[second.pid].stopped_at is None
 
 
 def test_two_workers_share_200_executions_and_none_runs_on_both(workers):

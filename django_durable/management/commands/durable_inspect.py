@@ -72,6 +72,15 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"signal  {signal['name']} {_clip(to_json(signal['payload']))} ({state})"
             )
+        for run in report["runs"]:
+            ended = run["ended_at"]
+            took = f" after {(ended - run['started_at']).total_seconds():.3f}s" if ended else ""
+            detail = f": {run['detail']}" if run["detail"] else ""
+            where = f" at {run['waiting_on']}" if run["waiting_on"] else ""
+            self.stdout.write(
+                f"run {run['run']:<3} {run['outcome']}{where}{took} by {run['worker']}"
+                f"{_clip(detail, 80)}"
+            )
         if report.get("error"):
             error = report["error"]
             self.stdout.write(f"error: {error['type']}: {one_line(Exception(error['message']))}")

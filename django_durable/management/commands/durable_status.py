@@ -2,14 +2,17 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
-from django_durable.api import get_workflow
+from django_durable.api import get_workflow, list_workers
 from django_durable.cli import age, one_line, table, to_json
 from django_durable.exceptions import DurableError
 from django_durable.models import Status, StepResult, WorkflowExecution
 
 
 class Command(BaseCommand):
-    help = "Show workflow executions: a table of recent ones, or one in full."
+    help = (
+        "Show workflow executions: a table of recent ones, or one in full. --workers shows "
+        "the worker processes instead."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("execution_id", nargs="?", metavar="ID")
@@ -17,8 +20,18 @@ class Command(BaseCommand):
         parser.add_argument("--status", choices=Status.values, help="only executions in STATUS")
         parser.add_argument("--workflow", help="only executions of this workflow")
         parser.add_argument("--limit", type=int, default=50, help="rows to show (default 50)")
+        parser.add_argument(
+            "--workers",
+            action="store_true",
+            help="show the worker processes: live, stopped and dead, and what each runs",
+        )
 
-    def handle(self, *args, execution_id, json, status, workflow, limit, **options):
+    def handle(self, *args, execution_id, json, status, workflow, limit, workers, **options):
+        if workers:
+            if execution_id:
+                raise CommandError("--workers shows every worker; it takes no execution ID")
+            self._show_workers(json)
+            return
         if execution_id:
             try:
                 info = get_workflow(execution_id)
@@ -63,6 +76,35 @@ class Command(BaseCommand):
                 ],
             )
         )
+
+    def _show_workers(self, json):
+        workers = list_workers()
+        if json:
+            self.stdout.write(to_json([worker.as_dict() for worker in workers]))
+            return
+        if not workers:
+            self.stdout.write("no workers have run against this database")
+            return
+        now = timezone.now()
+        rows = []
+        for worker in workers:
+            holds = ", ".join(
+                f"{h['execution_id']} ({h['step'] or h['workflow']})" for h in worker.holds
+            )
+            rows.append(
+                [
+                    worker.id,
+                    worker.host,
+                    str(worker.pid),
+                    str(worker.threads),
+                    ",".join(worker.queues) or "all",
+                    worker.state,
+                    age(worker.last_heartbeat_at, now) + " ago",
+                    holds or "-",
+                ]
+            )
+        headers = ["WORKER", "HOST", "PID", "THREADS", "QUEUES", "STATE", "LAST SEEN", "RUNNING"]
+        self.stdout.write(table(headers, rows))
 
     def _show_one(self, info):
         lines = [

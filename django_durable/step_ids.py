@@ -1,0 +1,44 @@
+"""Step ids and the names stored beside them: their format and their limits, in one place.
+
+A derived step id is ``name:n``, the n-th step of that name in a run. The ``ctx`` calls use
+reserved names starting with ``ctx.``. Every id and name Django Durable stores in a
+``CharField(max_length=255)`` is checked here before anything is written: the database
+would refuse it on every run (PostgreSQL, MySQL) and the run would be retried forever.
+"""
+
+from __future__ import annotations
+
+MAX_LENGTH = 255
+RESERVED_PREFIX = "ctx."
+SLEEP = "ctx.sleep"
+WAIT_SIGNAL_PREFIX = "ctx.wait_signal:"
+WORKFLOW_TIMEOUT = "ctx.timeout"
+# A signal name becomes part of its wait's step id ("ctx.wait_signal:<name>:<n>"), so it is
+# kept well under the step id's limit.
+MAX_SIGNAL_NAME_LENGTH = 200
+
+
+def derived(name: str, occurrence: int) -> str:
+    """The id of the ``occurrence``-th step called ``name`` in a run."""
+    return f"{name}:{occurrence}"
+
+
+def name_of(step_id: str) -> str:
+    """The step name in a derived step id."""
+    return step_id.rsplit(":", 1)[0]
+
+
+def wait_signal_name(signal_name: str) -> str:
+    """The step name of ``ctx.wait_signal(signal_name)``."""
+    return WAIT_SIGNAL_PREFIX + signal_name
+
+
+def text_problem(text: object, *, max_length: int = MAX_LENGTH) -> str | None:
+    """Why ``text`` cannot be stored as an id or name, or ``None`` if it can."""
+    if not isinstance(text, str) or not text.strip():
+        return "must be a non-empty string"
+    if len(text) > max_length:
+        return f"must be at most {max_length} characters (it has {len(text)})"
+    if "\x00" in text:
+        return "must not contain NUL characters"
+    return None
