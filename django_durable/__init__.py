@@ -14,10 +14,13 @@ from .retry import RetryPolicy
 __all__ = [
     "RetryPolicy",
     "cancel_workflow",
+    "fork_workflow",
     "get_workflow",
     "inspect_workflow",
     "list_workers",
+    "prune_workflows",
     "register",
+    "retry_workflow",
     "run_workflow",
     "signal_workflow",
     "start_workflow",
@@ -25,16 +28,20 @@ __all__ = [
     "workflow_events",
 ]
 
-_API = {
-    "cancel_workflow",
-    "get_workflow",
-    "inspect_workflow",
-    "list_workers",
-    "run_workflow",
-    "signal_workflow",
-    "start_workflow",
-    "wait_workflow",
-    "workflow_events",
+# Where each lazily imported name lives.
+_LAZY = {
+    "cancel_workflow": "api",
+    "get_workflow": "api",
+    "inspect_workflow": "api",
+    "list_workers": "api",
+    "run_workflow": "api",
+    "signal_workflow": "api",
+    "start_workflow": "api",
+    "wait_workflow": "api",
+    "workflow_events": "api",
+    "fork_workflow": "repairs",
+    "prune_workflows": "repairs",
+    "retry_workflow": "repairs",
 }
 
 if TYPE_CHECKING:
@@ -49,11 +56,13 @@ if TYPE_CHECKING:
         wait_workflow,
         workflow_events,
     )
+    from .repairs import fork_workflow, prune_workflows, retry_workflow
 
 
 def __getattr__(name: str) -> Any:
-    if name in _API:
-        from . import api
+    module = _LAZY.get(name)
+    if module is not None:
+        from importlib import import_module
 
-        return getattr(api, name)
+        return getattr(import_module(f".{module}", __name__), name)
     raise AttributeError(f"module 'django_durable' has no attribute {name!r}")

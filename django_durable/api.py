@@ -59,7 +59,7 @@ def start_workflow_with(
     definition = register.get_workflow(name_or_fn)
     data = _encode_inputs(definition, inputs)
     if workflow_id is not None:
-        _check_execution_id(workflow_id)
+        step_ids.check_execution_id(workflow_id)
     execution_id, _created = store.create_execution(
         definition.name, data, execution_id=workflow_id, timeout=definition.timeout
     )
@@ -72,16 +72,6 @@ def _encode_inputs(definition: WorkflowDefinition, inputs: dict[str, Any]) -> by
     except TypeError as exc:
         raise InvalidInput(f"wrong inputs for workflow {definition.name!r}: {exc}") from None
     return dumps(inputs, what=f"the input of workflow {definition.name!r}")
-
-
-def _check_execution_id(execution_id: object) -> None:
-    longest = step_ids.MAX_LENGTH
-    if not isinstance(execution_id, str) or not execution_id.strip() or len(execution_id) > longest:
-        raise InvalidInput(
-            f"an execution id must be a non-empty string of at most {longest} characters"
-        )
-    if "\x00" in execution_id:
-        raise InvalidInput("an execution id must not contain NUL characters")
 
 
 def wait_workflow(execution_id: str, timeout: float | None = None) -> Any:
@@ -172,13 +162,7 @@ def _initial_claim(execution_id: str, owner: str) -> store.ClaimedExecution:
 
 def signal_workflow(execution_id: str, name: str, payload: Any = None) -> None:
     """Send the signal ``name`` with ``payload`` to an execution, waking it if it waits."""
-    longest = step_ids.MAX_SIGNAL_NAME_LENGTH
-    if not isinstance(name, str) or not name.strip() or len(name) > longest:
-        raise InvalidInput(
-            f"a signal name must be a non-empty string of at most {longest} characters"
-        )
-    if "\x00" in name:
-        raise InvalidInput("a signal name must not contain NUL characters")
+    step_ids.check_signal_name(name)
     data = dumps(payload, what=f"the payload of signal {name!r}")
     store.deliver_signal(execution_id, name, data)
 

@@ -39,6 +39,17 @@ def check_settings(app_configs=None, **kwargs):
                 id="django_durable.E002",
             )
         )
+    retention = durable_settings.DURABLE_RETENTION_DAYS
+    if retention is not None and (
+        not isinstance(retention, (int, float)) or isinstance(retention, bool) or retention < 0
+    ):
+        errors.append(
+            checks.Error(
+                f"DURABLE_RETENTION_DAYS must be None or a number of days >= 0, not {retention!r}",
+                hint="None keeps every finished execution; 30 deletes them 30 days after they end.",
+                id="django_durable.E003",
+            )
+        )
     return errors
 
 

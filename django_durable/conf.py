@@ -36,6 +36,10 @@ DEFAULTS: dict[str, Any] = {
     "DURABLE_SQLITE_JOURNAL_MODE": "WAL",
     # Timers fired per scheduler transaction batch.
     "DURABLE_TIMER_BATCH_SIZE": 500,
+    # Days a finished execution is kept. When set, each worker deletes older ones (with
+    # their steps, timers, signals and runs) once an hour, as `durable_prune` does; None
+    # keeps everything.
+    "DURABLE_RETENTION_DAYS": None,
 }
 
 

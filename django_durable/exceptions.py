@@ -88,6 +88,17 @@ class ExecutionConflict(DurableError):
         )
 
 
+class ExecutionExists(DurableError):
+    """An explicit id for a new execution that is already taken by another one."""
+
+    def __init__(self, execution_id: str, action: str):
+        self.execution_id = execution_id
+        super().__init__(
+            f"execution id {execution_id!r} is already taken by another execution; choose "
+            f"another id to {action}"
+        )
+
+
 class InvalidInput(DurableError, TypeError):
     """Workflow inputs that do not match the workflow function's parameters."""
 

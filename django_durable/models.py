@@ -76,6 +76,14 @@ class WorkflowExecution(models.Model):
             models.Index(fields=["status", "finished_at"], name="durable_exec_status_finished"),
         ]
         verbose_name = "workflow execution"
+        # One per admin action, so support staff can be given some and not others.
+        permissions = [
+            ("cancel_workflowexecution", "Can cancel workflow executions"),
+            ("retry_workflowexecution", "Can retry workflow executions"),
+            ("fork_workflowexecution", "Can fork workflow executions"),
+            ("signal_workflowexecution", "Can send signals to workflow executions"),
+            ("start_workflowexecution", "Can start workflow executions"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.workflow_name} {self.id} ({self.status})"

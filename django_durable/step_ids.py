@@ -8,6 +8,8 @@ would refuse it on every run (PostgreSQL, MySQL) and the run would be retried fo
 
 from __future__ import annotations
 
+from .exceptions import InvalidInput
+
 MAX_LENGTH = 255
 RESERVED_PREFIX = "ctx."
 SLEEP = "ctx.sleep"
@@ -42,3 +44,28 @@ def text_problem(text: object, *, max_length: int = MAX_LENGTH) -> str | None:
     if "\x00" in text:
         return "must not contain NUL characters"
     return None
+
+
+def check_execution_id(execution_id: object) -> None:
+    """Raise :class:`InvalidInput` unless ``execution_id`` can be stored as an id."""
+    if (
+        not isinstance(execution_id, str)
+        or not execution_id.strip()
+        or len(execution_id) > MAX_LENGTH
+    ):
+        raise InvalidInput(
+            f"an execution id must be a non-empty string of at most {MAX_LENGTH} characters"
+        )
+    if "\x00" in execution_id:
+        raise InvalidInput("an execution id must not contain NUL characters")
+
+
+def check_signal_name(name: object) -> None:
+    """Raise :class:`InvalidInput` unless ``name`` can be a signal's name."""
+    longest = MAX_SIGNAL_NAME_LENGTH
+    if not isinstance(name, str) or not name.strip() or len(name) > longest:
+        raise InvalidInput(
+            f"a signal name must be a non-empty string of at most {longest} characters"
+        )
+    if "\x00" in name:
+        raise InvalidInput("a signal name must not contain NUL characters")

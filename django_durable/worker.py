@@ -24,6 +24,7 @@ from . import dialect, store
 from .conf import durable_settings
 from .engine import Outcome, run_claimed
 from .identity import host_key, new_owner_id, pid_of, process_alive
+from .repairs import prune_workflows
 
 logger = logging.getLogger("django_durable")
 
@@ -31,6 +32,7 @@ _ABORT_BACKOFF_SECONDS = 5.0
 # A claimed execution that no thread has started after this long is handed back, so that a
 # worker whose threads are all busy with long runs does not sit on work others could do.
 _QUEUE_WAIT_LIMIT_SECONDS = 1.0
+_PRUNE_INTERVAL_SECONDS = 3600.0
 
 
 def drop_broken_connection() -> None:
@@ -175,6 +177,12 @@ class Worker:
                 target=self._loop, args=(self._heartbeat,), name="durable-heartbeat", daemon=True
             ),
         ]
+        if durable_settings.DURABLE_RETENTION_DAYS is not None and not self.burst:
+            helpers.append(
+                threading.Thread(
+                    target=self._loop, args=(self._prune,), name="durable-pruner", daemon=True
+                )
+            )
         if dialect.can_listen():
             helpers.append(
                 threading.Thread(
@@ -213,11 +221,11 @@ class Worker:
         finally:
             connection.close()
 
-    def _guard(self, operation, *args, default=None):
+    def _guard(self, operation, *args, default=None, **kwargs):
         """Run a database operation of a loop; on a database error, log and go on."""
         try:
             drop_broken_connection()
-            return operation(*args)
+            return operation(*args, **kwargs)
         except DatabaseError as exc:
             logger.warning("database error in worker %s: %s", self.id, exc)
             connection.close()
@@ -351,6 +359,14 @@ class Worker:
         if due is None:
             return poll
         return max(0.0, min(poll, (due - timezone.now()).total_seconds()))
+
+    def _prune(self) -> float:
+        """Delete executions past the retention period (``DURABLE_RETENTION_DAYS``)."""
+        days = float(durable_settings.DURABLE_RETENTION_DAYS)
+        pruned = self._guard(prune_workflows, default=0, older_than_days=days)
+        if pruned:
+            logger.info("pruned %d execution(s) that ended over %g day(s) ago", pruned, days)
+        return _PRUNE_INTERVAL_SECONDS
 
     def _heartbeat(self) -> float:
         with self._lock:

@@ -19,6 +19,7 @@ from .executions import (
     renew_leases,
     running_owners,
 )
+from .repairs import RETRYABLE_STATUSES, check_retryable, failed_execution_ids, fork, prune, retry
 from .runs import end_run
 from .steps import load_steps, record_failed_attempt, record_step
 from .types import ClaimedExecution, Lease, LeaseClock, RecordedStep, StepConflict
@@ -36,6 +37,7 @@ from .waits import (
 from .workers import beat, prune_workers, register_worker, worker_stopped
 
 __all__ = [
+    "RETRYABLE_STATUSES",
     "TAKEOVER_GRACE",
     "RECORDED",
     "SIGNALED",
@@ -47,6 +49,7 @@ __all__ = [
     "StepConflict",
     "beat",
     "cancel",
+    "check_retryable",
     "claim",
     "claim_one",
     "consume_signal",
@@ -54,17 +57,21 @@ __all__ = [
     "deliver_signal",
     "end_run",
     "expire_leases_of",
+    "failed_execution_ids",
     "finish",
+    "fork",
     "fire_due_timers",
     "has_runnable",
     "load_steps",
     "next_timer_due",
     "record_failed_attempt",
+    "prune",
     "prune_workers",
     "record_step",
     "register_worker",
     "release",
     "renew_leases",
+    "retry",
     "running_owners",
     "suspend_on_signal",
     "suspend_on_timer",

@@ -115,6 +115,7 @@ _CLAIM_COLUMNS = (
     "retry_step_id",
     "retry_attempts",
     "runs",
+    "forked_from",
 )
 
 
@@ -217,9 +218,21 @@ def _take(
             deadline,
             retry_step,
             retry_attempts,
-            first_run=runs == 0,
+            # A fork starts with the steps it copied: its first run must load them.
+            first_run=runs == 0 and not forked_from,
         )
-        for eid, _status, epoch, name, data, deadline, retry_step, retry_attempts, runs in rows
+        for (
+            eid,
+            _status,
+            epoch,
+            name,
+            data,
+            deadline,
+            retry_step,
+            retry_attempts,
+            runs,
+            forked_from,
+        ) in rows
     ]
 
 

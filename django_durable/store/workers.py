@@ -42,6 +42,6 @@ def worker_stopped(worker_id: str) -> None:
     Workers.filter(pk=worker_id).update(stopped_at=now, last_heartbeat_at=now, current_steps="")
 
 
-def prune_workers(before) -> int:
-    """Delete the rows of workers not heard from since ``before``."""
-    return Workers.filter(last_heartbeat_at__lt=before).delete()[0]
+def prune_workers(silent_before) -> int:
+    """Delete the rows of workers not heard from since ``silent_before``; return how many."""
+    return Workers.filter(last_heartbeat_at__lt=silent_before).delete()[0]

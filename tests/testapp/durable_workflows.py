@@ -362,3 +362,18 @@ def add_with_deadline(ctx, a: int, b: int):
 
 def _sum(a, b):
     return a + b
+
+
+def _fails_the_first_time(execution_id):
+    if not SideEffect.objects.filter(execution_id=execution_id, step="second-failed").exists():
+        SideEffect.objects.create(execution_id=execution_id, step="second-failed", pid=os.getpid())
+        raise RuntimeError("fails the first time")
+    SideEffect.objects.create(execution_id=execution_id, step="second", pid=os.getpid())
+    return 2
+
+
+@register.workflow()
+def fails_first_time(ctx):
+    """Fails at its second step on the first try; a retry of the execution completes."""
+    ctx.step(effect, ctx.execution_id, "first", step_id="first")
+    return ctx.step(_fails_the_first_time, ctx.execution_id, step_id="second")
