@@ -32,13 +32,13 @@ __all__ = [
 _LAZY = {
     "cancel_workflow": "api",
     "get_workflow": "api",
-    "inspect_workflow": "api",
-    "list_workers": "api",
+    "inspect_workflow": "inspection",
+    "list_workers": "inspection",
     "run_workflow": "api",
     "signal_workflow": "api",
     "start_workflow": "api",
     "wait_workflow": "api",
-    "workflow_events": "api",
+    "workflow_events": "inspection",
     "fork_workflow": "repairs",
     "prune_workflows": "repairs",
     "retry_workflow": "repairs",
@@ -48,14 +48,12 @@ if TYPE_CHECKING:
     from .api import (
         cancel_workflow,
         get_workflow,
-        inspect_workflow,
-        list_workers,
         run_workflow,
         signal_workflow,
         start_workflow,
         wait_workflow,
-        workflow_events,
     )
+    from .inspection import inspect_workflow, list_workers, workflow_events
     from .repairs import fork_workflow, prune_workflows, retry_workflow
 
 

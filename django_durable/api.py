@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect as _inspect
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -15,7 +14,6 @@ from django.utils import timezone
 
 from . import engine, step_ids, store
 from .conf import durable_settings
-from .events import Event, events_of
 from .exceptions import (
     ExecutionNotFound,
     InvalidInput,
@@ -25,13 +23,10 @@ from .exceptions import (
 from .identity import new_owner_id
 from .models import (
     FINAL_STATUSES,
-    Signal,
     Status,
     StepResult,
     Timer,
-    WorkerProcess,
     WorkflowExecution,
-    WorkflowRun,
 )
 from .registry import WorkflowDefinition, register
 from .serialization import dumps, loads
@@ -84,7 +79,7 @@ def wait_workflow(execution_id: str, timeout: float | None = None) -> Any:
     deadline = None if timeout is None else time.monotonic() + timeout
     pause = 0.01
     while True:
-        row = _execution_row(execution_id)
+        row = execution_row(execution_id)
         if row.status in FINAL_STATUSES:
             return _result_of(row)
         if deadline is not None and time.monotonic() >= deadline:
@@ -127,7 +122,7 @@ def run_workflow(name_or_fn: NameOrFunction, **inputs: Any) -> Any:
             engine.run_claimed(claimed, abort, clock)
         claimed = None
         while claimed is None:
-            row = _execution_row(execution_id)
+            row = execution_row(execution_id)
             if row.status in FINAL_STATUSES:
                 return _result_of(row)
             if row.status == Status.SLEEPING or row.status == Status.WAITING:
@@ -205,7 +200,7 @@ class ExecutionInfo:
 
 def get_workflow(execution_id: str) -> ExecutionInfo:
     """Return an execution's status, input, result, error and steps."""
-    row = _execution_row(execution_id)
+    row = execution_row(execution_id)
     steps = [
         StepInfo(
             step.step_id,
@@ -215,11 +210,11 @@ def get_workflow(execution_id: str) -> ExecutionInfo:
             step.started_at,
             step.finished_at,
             loads(step.result),
-            _error(step.error_type, step.error_message, step.error_traceback),
+            error_dict(step.error_type, step.error_message, step.error_traceback),
         )
         for step in StepResult.objects.filter(execution_id=execution_id).order_by("id")
     ]
-    error = _error(row.error_type, row.error_message, row.error_traceback)
+    error = error_dict(row.error_type, row.error_message, row.error_traceback)
     if row.status == Status.CANCELED:
         error = {"type": "canceled", "message": row.cancel_reason, "traceback": ""}
     return ExecutionInfo(
@@ -238,123 +233,13 @@ def get_workflow(execution_id: str) -> ExecutionInfo:
     )
 
 
-def workflow_events(execution_id: str) -> list[Event]:
-    """An execution's events in time order: created, runs, steps, sleeps, signals, end."""
-    return events_of(_execution_row(execution_id))
-
-
-def workflow_runs(execution_id: str) -> list[dict]:
-    """The run log of an execution: one dict per run, oldest first."""
-    _execution_row(execution_id)
-    return [
-        {
-            "run": run.epoch,
-            "worker": run.worker,
-            "started_at": run.started_at,
-            "ended_at": run.ended_at,
-            "outcome": run.outcome or "RUNNING",
-            "waiting_on": run.waiting_on,
-            "detail": run.detail,
-        }
-        for run in WorkflowRun.objects.filter(execution_id=execution_id).order_by("epoch")
-    ]
-
-
-def inspect_workflow(execution_id: str, replay: bool = False) -> dict:
-    """Everything recorded about an execution (and, with ``replay``, a replay verdict)."""
-    info = get_workflow(execution_id)
-    report = info.as_dict()
-    report["runs"] = workflow_runs(execution_id)
-    report["events"] = [event.as_dict() for event in workflow_events(execution_id)]
-    report["timers"] = [
-        {"step_id": t.step_id, "kind": t.kind, "due_at": t.due_at}
-        for t in Timer.objects.filter(execution_id=execution_id).order_by("due_at")
-    ]
-    report["signals"] = [
-        {
-            "name": s.name,
-            "payload": loads(s.payload),
-            "sent_at": s.created_at,
-            "consumed_at": s.consumed_at,
-            "consumed_by_step_id": s.consumed_by_step_id,
-        }
-        for s in Signal.objects.filter(execution_id=execution_id).order_by("id")
-    ]
-    if replay:
-        report["replay"] = engine.replay(execution_id).as_dict()
-    return report
-
-
-@dataclass
-class WorkerInfo:
-    """A worker process as its row and its leases tell it."""
-
-    id: str
-    host: str
-    pid: int
-    threads: int
-    queues: list[str]
-    started_at: dt.datetime
-    last_heartbeat_at: dt.datetime
-    stopped_at: dt.datetime | None
-    # "running", "stopped", or "dead" (no heartbeat for longer than a lease).
-    state: str
-    # What it runs now: {"execution_id", "workflow", "step"} per execution it holds.
-    holds: list[dict] = field(default_factory=list)
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-def list_workers(*, include_stopped: bool = True) -> list[WorkerInfo]:
-    """Every known worker, most recently heard from first, with what each holds now."""
-    now = timezone.now()
-    silent_since = now - dt.timedelta(seconds=float(durable_settings.DURABLE_LEASE_SECONDS))
-    rows = WorkerProcess.objects.order_by("-last_heartbeat_at")
-    if not include_stopped:
-        rows = rows.filter(stopped_at__isnull=True, last_heartbeat_at__gte=silent_since)
-    workers = list(rows)
-    held: dict[str, list[dict]] = {}
-    live = [w.id for w in workers if w.stopped_at is None]
-    running = WorkflowExecution.objects.filter(status=Status.RUNNING, lease_owner__in=live)
-    for eid, owner, workflow in running.values_list("id", "lease_owner", "workflow_name"):
-        held.setdefault(owner, []).append({"execution_id": eid, "workflow": workflow, "step": ""})
-    result = []
-    for worker in workers:
-        steps = json.loads(worker.current_steps) if worker.current_steps else {}
-        holds = held.get(worker.id, [])
-        for item in holds:
-            item["step"] = steps.get(item["execution_id"], "")
-        if worker.stopped_at is not None:
-            state = "stopped"
-        elif worker.last_heartbeat_at < silent_since:
-            state = "dead"
-        else:
-            state = "running"
-        result.append(
-            WorkerInfo(
-                id=worker.id,
-                host=worker.host,
-                pid=worker.pid,
-                threads=worker.threads,
-                queues=[q for q in worker.queues.split(",") if q],
-                started_at=worker.started_at,
-                last_heartbeat_at=worker.last_heartbeat_at,
-                stopped_at=worker.stopped_at,
-                state=state,
-                holds=holds,
-            )
-        )
-    return result
-
-
-def _error(error_type: str, message: str, trace: str) -> dict | None:
+def error_dict(error_type: str, message: str, trace: str) -> dict | None:
     if not error_type and not message:
         return None
     return {"type": error_type, "message": message, "traceback": trace}
 
 
-def _execution_row(execution_id: str) -> WorkflowExecution:
+def execution_row(execution_id: str) -> WorkflowExecution:
     row = WorkflowExecution.objects.filter(pk=execution_id).first()
     if row is None:
         raise ExecutionNotFound(execution_id)

@@ -6,6 +6,7 @@ import datetime as dt
 import functools
 import inspect
 import math
+import reprlib
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -70,3 +71,21 @@ def _signature(fn: Callable[..., Any]) -> inspect.Signature:
         if "unhashable" not in str(exc):
             raise
         return inspect.signature(fn)
+
+
+_SUMMARY = reprlib.Repr()
+_SUMMARY.maxstring = 80
+_SUMMARY.maxother = 80
+_SUMMARY.maxlist = _SUMMARY.maxtuple = _SUMMARY.maxdict = _SUMMARY.maxset = 6
+_SUMMARY.maxlevel = 3
+SUMMARY_LIMIT = 500
+
+
+def summarize_arguments(args: tuple, kwargs: dict) -> str:
+    """A short, bounded ``repr`` of a step's arguments, kept beside its result for people."""
+    if not args and not kwargs:
+        return ""
+    parts = [_SUMMARY.repr(value) for value in args]
+    parts += [f"{key}={_SUMMARY.repr(value)}" for key, value in kwargs.items()]
+    text = ", ".join(parts)
+    return text if len(text) <= SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 1] + "…"

@@ -22,7 +22,13 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from . import step_ids, store
-from .calls import callable_name, check_arguments, describe_error, timeout_seconds
+from .calls import (
+    callable_name,
+    check_arguments,
+    describe_error,
+    summarize_arguments,
+    timeout_seconds,
+)
 from .conf import durable_settings
 from .dialect import write_transaction
 from .exceptions import (
@@ -280,6 +286,7 @@ class WorkflowContext:
         if self._replay:
             raise _ReplayStop(step_id, name, "step")
         check_arguments(fn, args, kwargs, f"{kind} {name!r} (step {step_id!r})")
+        arguments = summarize_arguments(args, kwargs)
         if self._on_step is not None:
             self._on_step(step_id)
         attempt = self._retry_attempts + 1 if self._retry_step_id == step_id else 1
@@ -287,7 +294,9 @@ class WorkflowContext:
             started = timezone.now()
             try:
                 if atomic:
-                    return self._attempt_atomic(step_id, name, fn, args, kwargs, attempt, started)
+                    return self._attempt_atomic(
+                        step_id, name, fn, args, kwargs, attempt, started, arguments
+                    )
                 value = call_with_timeout(fn, args, kwargs, timeout, step_id)
                 data = dumps(value, what=f"the result of step {step_id!r}")
             except _ControlFlow:
@@ -303,7 +312,7 @@ class WorkflowContext:
                 if not isinstance(error, SerializationError) and is_retryable(policy, error):
                     delay = next_delay(policy, attempt)
                 if delay is None:
-                    self._record_failure(step_id, name, error, attempt, started)
+                    self._record_failure(step_id, name, error, attempt, started, arguments)
                 logger.warning(
                     "execution %s: step %r attempt %d failed (%s: %s); retrying in %.3g s",
                     self._execution_id,
@@ -325,9 +334,11 @@ class WorkflowContext:
                 attempt += 1
                 self._check_lease()
                 continue
-            return self._record_value(step_id, name, data, started, attempt, serialized=True)
+            return self._record_value(
+                step_id, name, data, started, attempt, serialized=True, arguments=arguments
+            )
 
-    def _attempt_atomic(self, step_id, name, fn, args, kwargs, attempt, started):
+    def _attempt_atomic(self, step_id, name, fn, args, kwargs, attempt, started, arguments):
         user_error = None
         raw_connection = None
         try:
@@ -342,7 +353,7 @@ class WorkflowContext:
                     user_error = exc
                     raise
                 step = store.RecordedStep(
-                    step_id, name, StepStatus.COMPLETED, data, attempts=attempt
+                    step_id, name, StepStatus.COMPLETED, data, attempts=attempt, arguments=arguments
                 )
                 store.record_step(self._lease, step, started)
         except store.StepConflict:
@@ -360,9 +371,13 @@ class WorkflowContext:
         self._memo[step_id] = step
         return value
 
-    def _record_value(self, step_id, name, value, started, attempt=1, serialized=False):
+    def _record_value(
+        self, step_id, name, value, started, attempt=1, serialized=False, arguments=""
+    ):
         data = value if serialized else dumps(value, what=f"the result of step {step_id!r}")
-        step = store.RecordedStep(step_id, name, StepStatus.COMPLETED, data, attempts=attempt)
+        step = store.RecordedStep(
+            step_id, name, StepStatus.COMPLETED, data, attempts=attempt, arguments=arguments
+        )
         if (
             self._store(store.record_step, self._lease, step, started, on_conflict=step_id)
             is _CONFLICT
@@ -371,10 +386,10 @@ class WorkflowContext:
         self._memo[step_id] = step
         return loads(data) if serialized else value
 
-    def _record_failure(self, step_id, name, error, attempt, started):
+    def _record_failure(self, step_id, name, error, attempt, started, arguments=""):
         error_type, message, trace = describe_error(error)
         step = store.RecordedStep(
-            step_id, name, StepStatus.FAILED, None, error_type, message, trace, attempt
+            step_id, name, StepStatus.FAILED, None, error_type, message, trace, attempt, arguments
         )
         if (
             self._store(store.record_step, self._lease, step, started, on_conflict=step_id)

@@ -195,11 +195,12 @@ class ReplayReport:
         }
 
 
-def replay(execution_id: str) -> ReplayReport:
+def replay(execution_id: str, *, debugger: object | None = None) -> ReplayReport:
     """Run the workflow code against the record without executing a step or writing.
 
     Everything runs inside a transaction that is rolled back, so even a workflow that
-    writes outside its steps leaves no trace.
+    writes outside its steps leaves no trace. With ``debugger`` (a ``pdb.Pdb``), the
+    workflow function is called under it, stopping at its first line.
     """
     execution = WorkflowExecution.objects.get(pk=execution_id)
     definition = register.get_workflow(execution.workflow_name)
@@ -214,9 +215,13 @@ def replay(execution_id: str) -> ReplayReport:
     )
     finished = execution.status in FINAL_STATUSES
     stopped_early = False
+    inputs = loads(execution.input)
     with transaction.atomic():
         try:
-            report.result = definition.fn(ctx, **loads(execution.input))
+            if debugger is None:
+                report.result = definition.fn(ctx, **inputs)
+            else:
+                report.result = debugger.runcall(definition.fn, ctx, **inputs)
         except _ReplayStop as stop:
             stopped_early = True
             report.next_step = {"step_id": stop.step_id, "name": stop.name, "kind": stop.kind}

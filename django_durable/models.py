@@ -116,6 +116,8 @@ class StepResult(models.Model):
     attempts = models.PositiveIntegerField(default=1)
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField()
+    # A short repr of the call's arguments, for people (durable_inspect --step, the admin).
+    arguments = models.TextField(blank=True, default="")
 
     class Meta:
         ordering = ["id"]

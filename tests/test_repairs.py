@@ -18,7 +18,6 @@ from django_durable import (
     signal_workflow,
     start_workflow,
 )
-from django_durable.api import workflow_events
 from django_durable.exceptions import (
     ExecutionExists,
     ExecutionNotFound,
@@ -26,6 +25,7 @@ from django_durable.exceptions import (
     NotRetryable,
     StepNotRecorded,
 )
+from django_durable.inspection import workflow_events
 from django_durable.models import (
     Signal,
     Status,

@@ -12,8 +12,8 @@ from django.utils import timezone
 from freezegun import freeze_time
 
 from django_durable import cancel_workflow, signal_workflow, start_workflow, store
-from django_durable.api import inspect_workflow, list_workers, workflow_events
 from django_durable.engine import run_claimed
+from django_durable.inspection import inspect_workflow, list_workers, workflow_events
 from django_durable.models import RunOutcome, Status, Timer, WorkerProcess, WorkflowRun
 from tests.conftest import run_burst, status_of
 

@@ -25,6 +25,7 @@ _STEP_COLUMNS = [
     "attempts",
     "started_at",
     "finished_at",
+    "arguments",
 ]
 # The columns of a RecordedStep, in its field order.
 _RECORD_COLUMNS = _STEP_COLUMNS[1:9]
@@ -64,6 +65,7 @@ def record_step(lease: Lease, step: RecordedStep, started_at: dt.datetime) -> No
         step.attempts,
         adapt_datetime(started_at),
         adapt_datetime(timezone.now()),
+        dialect.storable_text(step.arguments) if step.arguments else "",
         lease.execution_id,
         lease.epoch,
         Status.RUNNING.value,

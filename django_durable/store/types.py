@@ -38,6 +38,8 @@ class RecordedStep:
     error_message: str = ""
     error_traceback: str = ""
     attempts: int = 1
+    # A short repr of the call's arguments (recorded, never read back by a run).
+    arguments: str = ""
 
 
 class StepConflict(Exception):

@@ -377,3 +377,18 @@ def fails_first_time(ctx):
     """Fails at its second step on the first try; a retry of the execution completes."""
     ctx.step(effect, ctx.execution_id, "first", step_id="first")
     return ctx.step(_fails_the_first_time, ctx.execution_id, step_id="second")
+
+
+def _renamed_first(execution_id):
+    return "renamed"
+
+
+@register.workflow()
+def evolving(ctx):
+    """Code that changes with DURABLE_TEST_EVOLVING: "v2" is a deploy that breaks the record."""
+    if os.environ.get("DURABLE_TEST_EVOLVING", "v1") == "v1":
+        ctx.step(effect, ctx.execution_id, "first", step_id="first")
+    else:
+        ctx.step(_renamed_first, ctx.execution_id, step_id="first")
+    ctx.sleep(3600)
+    return "done"

@@ -2,9 +2,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
-from django_durable.api import get_workflow, list_workers
+from django_durable.api import get_workflow
 from django_durable.cli import age, one_line, table, to_json
 from django_durable.exceptions import DurableError
+from django_durable.inspection import list_workers
 from django_durable.models import Status, StepResult, WorkflowExecution
 
 
