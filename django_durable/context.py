@@ -322,7 +322,14 @@ class WorkflowContext:
                     error,
                     delay,
                 )
-                self._store(store.record_failed_attempt, self._lease, step_id, attempt)
+                self._store(
+                    store.record_failed_attempt,
+                    self._lease,
+                    step_id,
+                    attempt,
+                    policy.max_attempts,
+                    describe_error(error),
+                )
                 if delay > durable_settings.DURABLE_INLINE_RETRY_SECONDS:
                     due = timezone.now() + dt.timedelta(seconds=delay)
                     self._store(store.suspend_on_timer, self._lease, step_id, TimerKind.RETRY, due)

@@ -23,6 +23,7 @@ from .context import WorkflowContext
 from .exceptions import (
     NonDeterminismError,
     SerializationError,
+    StepFailed,
     UnknownWorkflow,
     _Abort,
     _DeadlineExceeded,
@@ -116,6 +117,7 @@ def _run(
             error_type=error_type,
             error_message=message,
             error_traceback=trace,
+            root_error_type=error.error_type if isinstance(error, StepFailed) else error_type,
         )
         return Outcome.FAILED
     if ctx.suspended:

@@ -7,19 +7,22 @@ import datetime as dt
 import json
 from dataclasses import asdict, dataclass, field
 
+from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
-from . import engine
+from . import engine, step_ids
 from .api import NameOrFunction, error_dict, execution_row, get_workflow
 from .conf import durable_settings
 from .events import Event, events_of
-from .exceptions import StepNotRecorded, UnknownWorkflow
+from .exceptions import InvalidInput, StepNotRecorded, UnknownWorkflow
 from .models import (
     LIVE_STATUSES,
+    RunOutcome,
     Signal,
     Status,
     StepResult,
     Timer,
+    TimerKind,
     WorkerProcess,
     WorkflowExecution,
     WorkflowRun,
@@ -192,3 +195,104 @@ def debug_workflow(execution_id: str, debugger: object) -> engine.ReplayReport:
     """
     execution_row(execution_id)
     return engine.replay(execution_id, debugger=debugger)
+
+
+def list_workflows(
+    *, status: str | None = None, workflow: str | None = None, limit: int = 50
+) -> list[dict]:
+    """The most recent executions, newest first, with what each is doing now.
+
+    Each dict has ``id``, ``workflow``, ``status``, ``created_at``, ``current_step`` (the
+    last recorded step) and ``doing`` (see :func:`describe_now`). A fixed number of queries
+    whatever ``limit`` is.
+    """
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidInput(f"the limit must be a whole number of 1 or more, not {limit!r}")
+    rows = WorkflowExecution.objects.order_by("-created_at")
+    if status:
+        if status not in Status.values:
+            raise InvalidInput(f"unknown status {status!r}; the statuses are {Status.values}")
+        rows = rows.filter(status=status)
+    if workflow:
+        rows = rows.filter(workflow_name=workflow)
+    last_step = StepResult.objects.filter(execution=OuterRef("pk")).order_by("-id")
+    rows = rows.annotate(current_step=Subquery(last_step.values("step_id")[:1]))
+    found = list(
+        rows.values(
+            "id", "status", "created_at", "current_step", "lease_owner", workflow=F("workflow_name")
+        )[:limit]
+    )
+    doing = describe_now(found)
+    for row in found:
+        row["doing"] = doing[row["id"]]
+        del row["lease_owner"]
+    return found
+
+
+def describe_now(executions: list[dict]) -> dict[str, str]:
+    """What each execution is doing now, in a few words, by id.
+
+    ``executions`` are dicts with ``id``, ``status`` and ``lease_owner``. Sleeping ones
+    say until when (or which step's retry), waiting ones which signal (and until when),
+    running ones the step their worker last reported; finished ones ``-``. Three queries
+    at most, whatever the number of executions.
+    """
+    ids = [row["id"] for row in executions]
+    timers: dict[str, list[Timer]] = {}
+    for timer in Timer.objects.filter(execution_id__in=ids).exclude(
+        kind=TimerKind.WORKFLOW_TIMEOUT
+    ):
+        timers.setdefault(timer.execution_id, []).append(timer)
+    waiting = [row["id"] for row in executions if row["status"] == Status.WAITING]
+    waits: dict[str, str] = {}
+    if waiting:
+        runs = WorkflowRun.objects.filter(
+            execution_id__in=waiting, outcome=RunOutcome.WAITING_SIGNAL
+        ).order_by("epoch")
+        for eid, step_id in runs.values_list("execution_id", "waiting_on"):
+            waits[eid] = step_id  # the latest run's wait wins
+    owners = {row["lease_owner"] for row in executions if row["status"] == Status.RUNNING}
+    steps_of: dict[str, dict] = {}
+    if owners:
+        for worker_id, current in WorkerProcess.objects.filter(pk__in=owners).values_list(
+            "id", "current_steps"
+        ):
+            steps_of[worker_id] = json.loads(current) if current else {}
+    described = {}
+    for row in executions:
+        eid, status = row["id"], row["status"]
+        if status == Status.SLEEPING:
+            text = _sleeping(timers.get(eid, []))
+        elif status == Status.WAITING:
+            text = _waiting(waits.get(eid, ""), timers.get(eid, []))
+        elif status == Status.RUNNING:
+            step = steps_of.get(row["lease_owner"], {}).get(eid, "")
+            text = f"running {step}" if step else "running"
+        elif status == Status.PENDING:
+            text = "queued for a worker"
+        else:
+            text = "-"
+        described[eid] = text
+    return described
+
+
+def _when(moment: dt.datetime) -> str:
+    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M:%S %Z}" if moment else "?"
+
+
+def _sleeping(timers: list[Timer]) -> str:
+    for timer in timers:
+        if timer.kind == TimerKind.RETRY:
+            return f"retrying {timer.step_id} at {_when(timer.due_at)}"
+        if timer.kind == TimerKind.SLEEP:
+            return f"ctx.sleep until {_when(timer.due_at)}"
+    return "sleeping"
+
+
+def _waiting(step_id: str, timers: list[Timer]) -> str:
+    name = step_ids.name_of(step_id)[len(step_ids.WAIT_SIGNAL_PREFIX) :] if step_id else ""
+    text = f"waiting for signal {name!r}" if name else "waiting for a signal"
+    for timer in timers:
+        if timer.kind == TimerKind.SIGNAL_TIMEOUT and timer.step_id == step_id:
+            text += f" until {_when(timer.due_at)}"
+    return text

@@ -43,6 +43,9 @@ class WorkflowExecution(models.Model):
     input = models.BinaryField()
     result = models.BinaryField(null=True, blank=True)
     error_type = models.CharField(max_length=255, blank=True, default="")
+    # The error at the root of a failure: for a workflow that failed because a step failed
+    # (error_type StepFailed), that step's own error type; otherwise error_type again.
+    root_error_type = models.CharField(max_length=255, blank=True, default="", db_index=True)
     error_message = models.TextField(blank=True, default="")
     error_traceback = models.TextField(blank=True, default="")
     cancel_reason = models.TextField(blank=True, default="")
@@ -57,9 +60,14 @@ class WorkflowExecution(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     lease_epoch = models.PositiveBigIntegerField(default=0)
     runs = models.PositiveIntegerField(default=0)
-    # Failed attempts of the step now being retried, so the count survives a crash.
+    # Failed attempts of the step now being retried, so the count survives a crash, and the
+    # last attempt's error, so that people see why it is retried (0: no limit).
     retry_step_id = models.CharField(max_length=255, blank=True, default="")
     retry_attempts = models.PositiveIntegerField(default=0)
+    retry_max_attempts = models.PositiveIntegerField(default=0)
+    retry_error_type = models.CharField(max_length=255, blank=True, default="")
+    retry_error_message = models.TextField(blank=True, default="")
+    retry_error_traceback = models.TextField(blank=True, default="")
     # Repairs: how often the execution was retried (and when last), and the execution and
     # step it was forked from. Not foreign keys: the source may be pruned before the fork.
     retries = models.PositiveIntegerField(default=0)

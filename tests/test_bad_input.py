@@ -48,6 +48,7 @@ from django_durable.exceptions import (
     WaitTimeout,
     WorkflowFailed,
 )
+from django_durable.inspection import list_workflows
 from django_durable.models import Signal, Status, StepResult, Timer, WorkflowExecution
 from django_durable.registry import Registry, register
 from django_durable.serialization import dumps
@@ -958,6 +959,18 @@ ROWS = [
         CommandError,
         r"^give --older-than DAYS \(or set DURABLE_RETENTION_DAYS",
         setup=finished,
+    ),
+    Row(
+        "cli-status-limit-zero",
+        lambda s: call("durable_status", "--limit", "0"),
+        CommandError,
+        r"^the limit must be a whole number of 1 or more, not 0$",
+    ),
+    Row(
+        "api-list-negative-limit",
+        lambda s: list_workflows(limit=-5),
+        InvalidInput,
+        r"^the limit must be a whole number of 1 or more, not -5$",
     ),
     Row(
         "cli-prune-running-status",

@@ -13,8 +13,20 @@ from freezegun import freeze_time
 
 from django_durable import cancel_workflow, signal_workflow, start_workflow, store
 from django_durable.engine import run_claimed
-from django_durable.inspection import inspect_workflow, list_workers, workflow_events
-from django_durable.models import RunOutcome, Status, Timer, WorkerProcess, WorkflowRun
+from django_durable.inspection import (
+    inspect_workflow,
+    list_workers,
+    list_workflows,
+    workflow_events,
+)
+from django_durable.models import (
+    RunOutcome,
+    Status,
+    Timer,
+    WorkerProcess,
+    WorkflowExecution,
+    WorkflowRun,
+)
 from tests.conftest import run_burst, status_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -171,3 +183,36 @@ def test_inspect_reports_runs_and_events_and_prints_the_runs():
     out = StringIO()
     call_command("durable_inspect", eid, stdout=out)
     assert "run 1   SLEEPING at ctx.sleep:1" in out.getvalue()
+
+
+def test_status_says_what_each_execution_is_doing_now():
+    sleeping = start_workflow("steps_then_sleep", before=1, after=0)
+    waiting = start_workflow("approval", timeout=600)
+    backing_off = start_workflow("retrying_slowly", fail_times=1)
+    failed = start_workflow("failing")
+    run_burst()
+    running = start_workflow("add", a=2, b=2)
+    store.register_worker("w1", "host", 1, 1)
+    [claimed] = store.claim("w1", 1, 60)
+    assert claimed.lease.execution_id == running
+    store.beat("w1", {running: "sum"})
+    queued = start_workflow("add", a=1, b=2)
+    doing = {row["id"]: row["doing"] for row in list_workflows(limit=10)}
+    assert doing[sleeping].startswith("ctx.sleep until ")
+    assert doing[waiting].startswith("waiting for signal 'approve' until ")
+    assert doing[backing_off].startswith("retrying flaky:1 at ")
+    assert doing[failed] == "-"
+    assert (doing[queued], doing[running]) == ("queued for a worker", "running sum")
+
+
+def test_a_step_in_retry_backoff_keeps_its_last_error_and_a_failure_its_root_type():
+    backing_off = start_workflow("retrying_slowly", fail_times=1)
+    failed = start_workflow("fails_first_time")
+    run_burst()
+    row = WorkflowExecution.objects.get(pk=backing_off)
+    assert (row.retry_step_id, row.retry_attempts, row.retry_max_attempts) == ("flaky:1", 1, 3)
+    assert row.retry_error_type.endswith("Error") and row.retry_error_message
+    assert "Traceback" in row.retry_error_traceback
+    row = WorkflowExecution.objects.get(pk=failed)
+    assert row.error_type == "django_durable.exceptions.StepFailed"
+    assert row.root_error_type == "builtins.RuntimeError"

@@ -260,6 +260,7 @@ _FINISH_COLUMNS = (
     "status",
     "result",
     "error_type",
+    "root_error_type",
     "error_message",
     "error_traceback",
     "finished_at",
@@ -367,9 +368,13 @@ def finish(
     error_type: str = "",
     error_message: str = "",
     error_traceback: str = "",
+    root_error_type: str = "",
     may_have_timers: bool = True,
 ) -> None:
     """End a run's execution with a final status; ``_Abort`` if the lease is gone.
+
+    ``root_error_type`` is the type of the error at the root of a failure (a failed step's
+    own error, where the workflow raised ``StepFailed``); it defaults to ``error_type``.
 
     Its timers go first: every transaction that touches both takes timer rows before the
     execution row (as the scheduler does), so that none of them can deadlock another.
@@ -382,6 +387,7 @@ def finish(
         str(status),
         result,
         dialect.storable_text(error_type)[:255],
+        dialect.storable_text(root_error_type or error_type)[:255],
         dialect.storable_text(error_message),
         dialect.storable_text(error_traceback),
         now,

@@ -89,7 +89,25 @@ def record_step(lease: Lease, step: RecordedStep, started_at: dt.datetime) -> No
         raise _Abort("lease lost: the step's result was not recorded")
 
 
-def record_failed_attempt(lease: Lease, step_id: str, attempts: int) -> None:
-    """Remember how many attempts of a step failed, so the count survives a crash."""
-    if not fenced(lease).update(retry_step_id=step_id, retry_attempts=attempts):
+def record_failed_attempt(
+    lease: Lease,
+    step_id: str,
+    attempts: int,
+    max_attempts: int = 0,
+    error: tuple[str, str, str] = ("", "", ""),
+) -> None:
+    """Remember a step's failed attempts and the last one's error (type, message, traceback).
+
+    The count survives a crash; the error is what people see while the step waits for its
+    next attempt.
+    """
+    error_type, message, trace = error
+    if not fenced(lease).update(
+        retry_step_id=step_id,
+        retry_attempts=attempts,
+        retry_max_attempts=max_attempts,
+        retry_error_type=dialect.storable_text(error_type)[:255],
+        retry_error_message=dialect.storable_text(message),
+        retry_error_traceback=dialect.storable_text(trace),
+    ):
         raise _Abort("lease lost while retrying a step")

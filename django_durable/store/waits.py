@@ -194,6 +194,7 @@ def fire_due_timers(limit: int, execution_id: str | None = None) -> int:
                 lease_owner="",
                 lease_expires_at=None,
                 error_type="django_durable.exceptions.WorkflowTimeout",
+                root_error_type="django_durable.exceptions.WorkflowTimeout",
                 error_message="the workflow's timeout passed before it finished",
             )
             Timer.objects.filter(execution_id__in=list(timed_out)).delete()

@@ -1,12 +1,11 @@
 from django.core.management.base import BaseCommand, CommandError
-from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
 from django_durable.api import get_workflow
 from django_durable.cli import age, one_line, table, to_json
 from django_durable.exceptions import DurableError
-from django_durable.inspection import list_workers
-from django_durable.models import Status, StepResult, WorkflowExecution
+from django_durable.inspection import list_workers, list_workflows
+from django_durable.models import Status
 
 
 class Command(BaseCommand):
@@ -43,18 +42,10 @@ class Command(BaseCommand):
                 return
             self._show_one(info)
             return
-        rows = WorkflowExecution.objects.order_by("-created_at")
-        if status:
-            rows = rows.filter(status=status)
-        if workflow:
-            rows = rows.filter(workflow_name=workflow)
-        last_step = StepResult.objects.filter(execution=OuterRef("pk")).order_by("-id")
-        rows = rows.annotate(current_step=Subquery(last_step.values("step_id")[:1]))[
-            : max(limit, 1)
-        ]
-        rows = list(
-            rows.values("id", "status", "created_at", "current_step", workflow=F("workflow_name"))
-        )
+        try:
+            rows = list_workflows(status=status, workflow=workflow, limit=limit)
+        except DurableError as exc:
+            raise CommandError(one_line(exc))
         if json:
             self.stdout.write(to_json(rows))
             return
@@ -64,14 +55,14 @@ class Command(BaseCommand):
         now = timezone.now()
         self.stdout.write(
             table(
-                ["ID", "WORKFLOW", "STATUS", "AGE", "CURRENT STEP"],
+                ["ID", "WORKFLOW", "STATUS", "AGE", "NOW"],
                 [
                     [
                         r["id"],
                         r["workflow"],
                         r["status"],
                         age(r["created_at"], now),
-                        r["current_step"] or "-",
+                        r["doing"],
                     ]
                     for r in rows
                 ],
