@@ -1,10 +1,21 @@
-"""The admin: useful to support staff, read-only, escaped, cancel only with permission."""
+"""The admin support staff use: lists that stay fast, a read-only execution page with its
+timeline, escaped user data, and actions that need a permission, ask for confirmation, go
+through the API and are written to the admin log."""
+
+import datetime as dt
+import decimal
+import re
+import time
 
 import pytest
+from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
 from django.contrib.auth.models import Permission, User
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from django_durable import get_workflow, signal_workflow, start_workflow
+from django_durable import get_workflow, signal_workflow, start_workflow, store
+from django_durable.models import RunOutcome, StepResult, WorkflowExecution, WorkflowRun
 from tests.conftest import run_burst
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -12,66 +23,390 @@ pytestmark = pytest.mark.django_db(transaction=True)
 CHANGELIST = "admin:django_durable_workflowexecution_changelist"
 
 
-def staff(client, *perms):
-    user = User.objects.create_user("support", password="pw", is_staff=True)
+def url(name, *args):
+    return reverse(f"admin:django_durable_workflowexecution_{name}", args=args)
+
+
+def staff(client, *perms, superuser=False):
+    user = User.objects.create_user("support", password="pw", is_staff=True, is_superuser=superuser)
     for codename in perms:
         user.user_permissions.add(Permission.objects.get(codename=codename))
     client.force_login(user)
     return user
 
 
-def test_changelist_filters_and_search(client):
+def text(response) -> str:
+    return response.content.decode()
+
+
+def log_messages(execution_id, flag=CHANGE):
+    return list(
+        LogEntry.objects.filter(object_id=execution_id, action_flag=flag).values_list(
+            "change_message", flat=True
+        )
+    )
+
+
+# --- the list ------------------------------------------------------------------------------
+
+
+def test_list_filters_by_status_workflow_and_error_type(client):
     staff(client, "view_workflowexecution")
-    first = start_workflow("onboard_user", user_id=1)
+    sleeping = start_workflow("onboard_user", user_id=1)
+    failed = start_workflow("failing")
     start_workflow("add", a=1, b=2)
     run_burst()
     page = client.get(reverse(CHANGELIST), {"status__exact": "SLEEPING"})
     assert page.status_code == 200
-    assert first in page.content.decode()
-    assert page.context["cl"].result_count == 1
-    page = client.get(reverse(CHANGELIST), {"q": first})
-    assert page.context["cl"].result_count == 1
+    assert [row.pk for row in page.context["cl"].result_list] == [sleeping]
+    page = client.get(reverse(CHANGELIST), {"workflow": "add"})
+    assert [row.workflow_name for row in page.context["cl"].result_list] == ["add"]
+    assert "ValueError" in text(client.get(reverse(CHANGELIST)))  # offered as a filter
+    page = client.get(reverse(CHANGELIST), {"error_type": "builtins.ValueError"})
+    assert [row.pk for row in page.context["cl"].result_list] == [failed]
+    page = client.get(reverse(CHANGELIST), {"created_at__gte": "2000-01-01 00:00:00+00:00"})
+    assert len(page.context["cl"].result_list) == 3
 
 
-def test_execution_page_shows_decoded_steps_and_escapes_user_data(client):
-    staff(client, "view_workflowexecution", "view_stepresult", "view_timer", "view_signal")
+def test_search_finds_an_execution_by_id_workflow_or_text_inside_its_input(client):
+    staff(client, "view_workflowexecution")
+    order = start_workflow("add", workflow_id="order-flow-1", a="ORD-48213", b="x")
+    big_number = start_workflow("add", a=9_876_543_210, b=1)
+    start_workflow("add", a="ORD-11111", b="y")
+    start_workflow("onboard_user", user_id=3)
+
+    def found(term):
+        page = client.get(reverse(CHANGELIST), {"q": term})
+        assert page.status_code == 200
+        return sorted(row.pk for row in page.context["cl"].result_list)
+
+    assert found("ORD-48213") == [order]
+    assert found("order-flow") == [order]
+    assert found("9876543210") == [big_number]
+    assert len(found("onboard")) == 1
+    assert found("no such thing") == []
+
+
+def test_list_shows_what_each_execution_waits_for_and_how_it_ended(client):
+    staff(client, "view_workflowexecution")
+    start_workflow("onboard_user", user_id=1)
+    start_workflow("approval", timeout=600)
+    start_workflow("failing")
+    run_burst()
+    html = text(client.get(reverse(CHANGELIST)))
+    assert "sleep until" in html
+    assert "signal &#x27;approve&#x27; since" in html
+    assert "times out at" in html
+    assert "ValueError: boom on purpose" in html
+    assert "ctx.wait_signal:approve:1" in html  # the step it is on
+    assert 'name="_save"' not in html
+
+
+def test_list_reads_a_fixed_number_of_queries_and_never_counts_the_whole_table(client):
+    staff(client, "view_workflowexecution")
+
+    def start_mix(n):
+        for _ in range(n):
+            start_workflow("onboard_user", user_id=1)
+            start_workflow("approval", timeout=600)
+            start_workflow("failing")
+            start_workflow("add", a=1, b=2)
+            start_workflow("steps", n=3)
+        run_burst(threads=4)
+
+    def queries_of_page():
+        with CaptureQueriesContext(connection) as captured:
+            page = client.get(reverse(CHANGELIST))
+        assert page.status_code == 200
+        return page, [q["sql"] for q in captured.captured_queries]
+
+    start_mix(1)
+    small_page, small = queries_of_page()
+    start_mix(9)
+    big_page, big = queries_of_page()
+    assert len(small_page.context["cl"].result_list) == 5
+    assert len(big_page.context["cl"].result_list) == 50
+    assert len(small) == len(big), "\n".join(big)
+    counts = [sql for sql in big if sql.upper().startswith("SELECT COUNT(*)")]
+    assert counts and all("LIMIT" in sql.upper() for sql in counts)
+
+
+def test_a_long_list_says_more_than_the_cap_instead_of_counting(client, monkeypatch):
+    from django_durable.admin.listing import CappedPaginator
+
+    monkeypatch.setattr(CappedPaginator, "cap", 3)
+    staff(client, "view_workflowexecution")
+    for n in range(5):
+        start_workflow("add", a=n, b=1)
+    html = text(client.get(reverse(CHANGELIST)))
+    assert "more than 3" in html
+
+
+def test_runs_leave_out_hand_backs_and_a_timeout_in_the_queue_says_never_started(client):
+    staff(client, "view_workflowexecution")
+    eid = start_workflow("add", a=1, b=2)
+    run_burst()
+    # A hand-back as a worker logs it: a claim given back before the code ran.
+    now = WorkflowRun.objects.get(execution_id=eid).started_at
+    WorkflowRun.objects.create(
+        execution_id=eid,
+        epoch=99,
+        worker="w",
+        started_at=now - dt.timedelta(seconds=5),
+        ended_at=now - dt.timedelta(seconds=4),
+        outcome=RunOutcome.HANDED_BACK,
+    )
+    queued = start_workflow("short_deadline")
+    time.sleep(0.6)
+    store.fire_due_timers(100)
+    assert get_workflow(queued).status == "TIMED_OUT"
+    html = text(client.get(reverse(CHANGELIST)))
+    assert "never started: timed out while queued" in html
+    page = text(client.get(url("change", eid)))
+    assert "Runs (1 + 1 handed back)" in page
+    assert "never: it timed out while queued" in text(client.get(url("change", queued)))
+
+
+# --- the execution page ----------------------------------------------------------------------
+
+
+def test_execution_page_shows_timeline_steps_and_events_and_escapes_user_data(client):
+    staff(client, "view_workflowexecution")
     eid = start_workflow("approval")
     run_burst()
     signal_workflow(eid, "approve", "<script>alert(1)</script>")
     run_burst()
     assert get_workflow(eid).status == "COMPLETED"
-    page = client.get(reverse("admin:django_durable_workflowexecution_change", args=[eid]))
-    html = page.content.decode()
+    page = client.get(url("change", eid))
+    html = text(page)
     assert page.status_code == 200
     assert "ctx.wait_signal:approve:1" in html
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert 'class="dd-timeline"' in html
+    assert "dd-bar dd-bar-signal" in html  # the wait, drawn from when it began
+    assert "dd-bar-run-waiting-signal" in html  # the run lane
+    assert "signal-consumed" in html  # the events list
+    assert "<form" not in html.split('id="content-main"')[1]  # read-only: no form at all
 
 
-def test_cancel_action_needs_the_change_permission(client):
+def test_execution_page_of_a_sleeper_draws_the_pending_sleep_as_an_open_bar(client):
+    staff(client, "view_workflowexecution")
     eid = start_workflow("onboard_user", user_id=1)
     run_burst()
-    user = staff(client, "view_workflowexecution")
-    data = {"action": "cancel_executions", "_selected_action": [eid]}
-    client.post(reverse(CHANGELIST), data)
-    assert get_workflow(eid).status == "SLEEPING"
-    user.user_permissions.add(Permission.objects.get(codename="change_workflowexecution"))
-    client.force_login(User.objects.get(pk=user.pk))
-    response = client.post(reverse(CHANGELIST), data)
-    assert response.status_code == 302
-    assert get_workflow(eid).status == "CANCELED"
+    html = text(client.get(url("change", eid)))
+    assert re.search(r'dd-bar dd-bar-sleep dd-open"[^>]*title="ctx.sleep:1: sleeping', html)
+    assert "until " in html  # an hour away: the bar is cut at the edge, its due time written
+
+
+def test_execution_page_tags_types_folds_long_values_and_keeps_tracebacks(client):
+    staff(client, "view_workflowexecution")
+    decimals = start_workflow("add", a=decimal.Decimal("1.50"), b=decimal.Decimal("2.25"))
+    raw = start_workflow("add", a=b"\x00\x01", b=b"\x02")
+    long = start_workflow("add", a=list(range(300)), b=[])
+    failed = start_workflow("failing")
+    run_burst()
+    html = text(client.get(url("change", decimals)))
+    assert '<span class="dd-type">Decimal</span> &quot;3.75&quot;' in html
+    html = text(client.get(url("change", raw)))
+    assert '<span class="dd-type">bytes · 3 B</span> &quot;AAEC&quot;' in html
+    html = text(client.get(url("change", long)))
+    assert "list of 300 items" in html
+    assert html.count("<details") >= 2  # the input and the result are folded
+    html = text(client.get(url("change", failed)))
+    assert '<pre class="dd-traceback">Traceback (most recent call last):\n' in html
+    assert "boom on purpose" in html
+
+
+def test_execution_page_links_a_fork_to_its_source(client):
+    staff(client, superuser=True)
+    source = start_workflow("steps", n=3)
+    run_burst()
+    fork = client.post(url("fork", source), {"from_step": "s1", "workflow_id": "the-fork"})
+    assert fork.status_code == 302
+    html = text(client.get(url("change", "the-fork")))
+    assert f'href="{url("change", source)}"' in html
+    assert "at step <code>s1</code>" in html
 
 
 def test_nothing_can_be_added_edited_or_deleted(client):
-    user = staff(client)
-    user.is_superuser = True
-    user.save()
+    staff(client, superuser=True)
     eid = start_workflow("add", a=1, b=2)
-    assert client.get(reverse("admin:django_durable_workflowexecution_add")).status_code == 403
-    url = reverse("admin:django_durable_workflowexecution_change", args=[eid])
-    client.post(url, {"workflow_name": "other"})
+    assert client.get(url("add")).status_code == 403
+    content = text(client.get(url("change", eid))).split('id="content-main"')[1]
+    assert 'name="_save"' not in content and 'type="submit"' not in content
+    assert client.post(url("change", eid), {"workflow_name": "other"}).status_code == 403
     assert get_workflow(eid).workflow == "add"
-    assert (
-        client.get(reverse("admin:django_durable_workflowexecution_delete", args=[eid])).status_code
-        == 403
+    assert client.get(url("delete", eid)).status_code == 403
+
+
+def test_the_other_tables_have_read_only_pages(client):
+    staff(client, superuser=True)
+    eid = start_workflow("approval")
+    run_burst()
+    signal_workflow(eid, "approve", {"ok": True})
+    run_burst()
+    step = StepResult.objects.filter(execution_id=eid).first()
+    for model in ("stepresult", "signal", "timer", "workflowrun", "workerprocess"):
+        page = client.get(reverse(f"admin:django_durable_{model}_changelist"))
+        assert page.status_code == 200, model
+    page = client.get(reverse("admin:django_durable_stepresult_change", args=[step.pk]))
+    assert page.status_code == 200
+    assert "&quot;ok&quot;: true" in text(page)
+    page = client.get(reverse("admin:django_durable_stepresult_changelist"), {"q": eid})
+    assert page.context["cl"].result_list[0].execution_id == eid
+
+
+# --- permissions -------------------------------------------------------------------------
+
+
+def test_a_view_only_user_sees_no_action_and_is_refused_each_one(client):
+    staff(client, "view_workflowexecution")
+    eid = start_workflow("approval")
+    run_burst()
+    html = text(client.get(url("change", eid)))
+    for tool in ("Cancel…", "Retry…", "Fork…", "Send signal…"):
+        assert tool not in html
+    assert "cancel_selected" not in text(client.get(reverse(CHANGELIST)))
+    assert "Start a workflow" not in text(client.get(reverse(CHANGELIST)))
+    for name in ("cancel", "retry", "fork", "signal"):
+        assert client.get(url(name, eid)).status_code == 403, name
+        assert client.post(url(name, eid), {"name": "approve"}).status_code == 403, name
+    assert client.get(url("start")).status_code == 403
+    data = {"action": "cancel_selected", "_selected_action": [eid], "confirm": "yes"}
+    client.post(reverse(CHANGELIST), data)
+    assert get_workflow(eid).status == "WAITING"
+    assert not LogEntry.objects.exists()
+
+
+def test_each_action_has_a_permission_of_its_own(client):
+    user = staff(client, "view_workflowexecution", "signal_workflowexecution")
+    eid = start_workflow("approval")
+    run_burst()
+    html = text(client.get(url("change", eid)))
+    assert "Send signal…" in html and "Cancel…" not in html
+    assert client.get(url("cancel", eid)).status_code == 403
+    assert client.get(url("signal", eid)).status_code == 200
+    user.user_permissions.add(Permission.objects.get(codename="change_workflowexecution"))
+    client.force_login(User.objects.get(pk=user.pk))  # the broad permission allows them all
+    assert client.get(url("cancel", eid)).status_code == 200
+
+
+# --- actions -------------------------------------------------------------------------------
+
+
+def test_cancel_from_the_execution_page_asks_for_a_reason_and_is_logged(client):
+    staff(client, "view_workflowexecution", "cancel_workflowexecution")
+    eid = start_workflow("onboard_user", user_id=1)
+    run_burst()
+    page = client.get(url("cancel", eid))
+    assert page.status_code == 200 and "Cancel this execution?" in text(page)
+    assert get_workflow(eid).status == "SLEEPING"  # the page changed nothing
+    response = client.post(url("cancel", eid), {"reason": "customer left"})
+    assert response.status_code == 302
+    assert get_workflow(eid).status == "CANCELED"
+    assert WorkflowExecution.objects.get(pk=eid).cancel_reason == (
+        "customer left (support in the admin)"
     )
+    assert log_messages(eid) == ["Canceled: customer left (support in the admin)"]
+    again = client.post(url("cancel", eid), {"reason": ""})
+    assert again.status_code == 200
+    assert "already ended (CANCELED)" in text(again)
+
+
+def test_cancel_from_the_list_confirms_then_cancels_each_selected(client):
+    staff(client, "view_workflowexecution", "change_workflowexecution")
+    first = start_workflow("onboard_user", user_id=1)
+    second = start_workflow("onboard_user", user_id=2)
+    run_burst()
+    data = {"action": "cancel_selected", "_selected_action": [first, second]}
+    confirm = client.post(reverse(CHANGELIST), data)
+    assert confirm.status_code == 200
+    assert "Cancel these executions?" in text(confirm)
+    assert get_workflow(first).status == "SLEEPING"
+    done = client.post(reverse(CHANGELIST), {**data, "confirm": "yes", "reason": "bulk"})
+    assert done.status_code == 302
+    assert {get_workflow(first).status, get_workflow(second).status} == {"CANCELED"}
+    assert log_messages(first) == ["Canceled: bulk (support in the admin)"]
+
+
+def test_retry_one_from_its_page_and_many_from_the_list(client):
+    staff(client, "view_workflowexecution", "retry_workflowexecution")
+    one = start_workflow("failing")
+    two = start_workflow("failing")
+    done = start_workflow("add", a=1, b=2)
+    run_burst()
+    assert "Retry…" in text(client.get(url("change", one)))
+    assert client.post(url("retry", one)).status_code == 302
+    assert get_workflow(one).status == "PENDING"
+    assert log_messages(one) == ["Retried"]
+    data = {"action": "retry_selected", "_selected_action": [two, done]}
+    assert "Retry these executions?" in text(client.post(reverse(CHANGELIST), data))
+    response = client.post(reverse(CHANGELIST), {**data, "confirm": "yes"}, follow=True)
+    assert get_workflow(two).status == "PENDING"
+    assert "Cannot retry execution" in text(response)  # the completed one, in one line
+    assert log_messages(two) == ["Retried"] and log_messages(done) == []
+    refused = client.post(url("retry", done))
+    assert refused.status_code == 200 and "cannot retry" in text(refused)
+
+
+def test_fork_from_a_chosen_step_starts_a_new_execution(client):
+    staff(client, "view_workflowexecution", "fork_workflowexecution")
+    source = start_workflow("steps", n=3)
+    run_burst()
+    page = client.get(url("fork", source), {"from_step": "s2"})
+    assert '<option value="s2" selected>' in text(page)
+    response = client.post(url("fork", source), {"from_step": "s2", "workflow_id": ""})
+    assert response.status_code == 302
+    fork = WorkflowExecution.objects.get(forked_from=source)
+    assert response["Location"] == url("change", fork.pk)
+    assert log_messages(fork.pk, ADDITION) == [f"Forked from {source} at step s2"]
+    assert log_messages(source) == [f"Forked at step s2 into {fork.pk}"]
+    bad = client.post(url("fork", source), {"from_step": "nope"})
+    assert bad.status_code == 200 and "Select a valid choice" in text(bad)
+
+
+def test_signal_form_sends_json_and_refuses_bad_json_in_one_line(client):
+    staff(client, "view_workflowexecution", "signal_workflowexecution")
+    eid = start_workflow("approval")
+    run_burst()
+    page = client.get(url("signal", eid))
+    assert 'value="approve"' in text(page)  # the name it waits for, filled in
+    bad = client.post(url("signal", eid), {"name": "approve", "payload": "{oops"})
+    assert bad.status_code == 200
+    assert "The payload is not valid JSON: Expecting property name enclosed in double quotes" in (
+        text(bad)
+    )
+    assert get_workflow(eid).status == "WAITING"
+    sent = client.post(url("signal", eid), {"name": "approve", "payload": '{"by": "ann"}'})
+    assert sent.status_code == 302
+    assert log_messages(eid) == ['Sent signal \'approve\': {"by": "ann"}']
+    run_burst()
+    assert get_workflow(eid).result == {"decision": {"by": "ann"}}
+    ended = client.post(url("signal", eid), {"name": "approve", "payload": ""})
+    assert ended.status_code == 200
+    assert "cannot signal execution" in text(ended) and "already ended (COMPLETED)" in text(ended)
+
+
+def test_start_form_starts_a_registered_workflow_and_refuses_bad_input(client):
+    staff(client, "view_workflowexecution", "start_workflowexecution")
+    page = client.get(url("start"))
+    assert "onboard_user" in text(page) and "user_id: int" in text(page)
+    cases = {
+        '{"user_id": ': "The input is not valid JSON",
+        "[1, 2]": "must be a JSON object of keyword arguments",
+        '{"nobody": 1}': "wrong inputs for workflow &#x27;onboard_user&#x27;",
+    }
+    for given, error in cases.items():
+        refused = client.post(url("start"), {"workflow": "onboard_user", "input": given})
+        assert refused.status_code == 200
+        assert error in text(refused), given
+    assert not WorkflowExecution.objects.exists()
+    response = client.post(
+        url("start"), {"workflow": "onboard_user", "input": '{"user_id": 7}', "workflow_id": "u7"}
+    )
+    assert response.status_code == 302 and response["Location"] == url("change", "u7")
+    assert get_workflow("u7").input == {"user_id": 7}
+    assert log_messages("u7", ADDITION) == ["Started workflow 'onboard_user'"]
+    again = client.post(url("start"), {"workflow": "add", "input": "{}", "workflow_id": "u7"})
+    assert "already exists" in text(again)

@@ -1,0 +1,188 @@
+"""The executions list and the execution page: read-only, with the actions of operations."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from ..models import LIVE_STATUSES, Status, WorkflowExecution
+from . import detail
+from .formatting import between, duration, full_moment, status_badge
+from .listing import CappedPaginator, ErrorTypeFilter, WorkflowFilter, page_facts, search_condition
+from .operations import OperationsMixin
+from .waits import waiting_for
+
+DETAIL_TEMPLATE = "admin/django_durable/workflowexecution/detail.html"
+# The list never reads these: the payloads and tracebacks can be large.
+LIST_DEFERRED = ("input", "result", "error_traceback")
+
+
+class ExecutionChangeList(ChangeList):
+    """Load the facts of the page's rows in a few queries once the page is known."""
+
+    def get_queryset(self, request, exclude_parameters=None):
+        return super().get_queryset(request, exclude_parameters).defer(*LIST_DEFERRED)
+
+    def get_results(self, request):
+        super().get_results(request)
+        rows = list(self.result_list)
+        facts = page_facts(rows)
+        now = timezone.now()
+        for row in rows:
+            row.facts = facts[row.pk]
+            row.now = now
+        self.result_list = rows
+
+
+@admin.register(WorkflowExecution)
+class WorkflowExecutionAdmin(OperationsMixin, admin.ModelAdmin):
+    list_display = (
+        "execution_id",
+        "status_column",
+        "workflow_column",
+        "step_column",
+        "waiting_column",
+        "age_column",
+        "duration_column",
+    )
+    list_display_links = ("execution_id",)
+    list_filter = (
+        "status",
+        WorkflowFilter,
+        ("created_at", admin.DateFieldListFilter),
+        ErrorTypeFilter,
+    )
+    search_fields = ("id",)  # shows the box; get_search_results does the searching
+    search_help_text = (
+        "An execution id (or its beginning), a workflow name, or text inside the inputs "
+        "(e.g. an order id)."
+    )
+    ordering = ("-created_at",)
+    list_per_page = 50
+    paginator = CappedPaginator
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    actions = ["cancel_selected", "retry_selected"]
+
+    class Media:
+        css = {"all": ["django_durable/admin.css"]}
+
+    # --- nothing is added, edited or deleted here: every change goes through the API ---
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        return self.operation_urls() + super().get_urls()
+
+    def get_changelist(self, request, **kwargs):
+        return ExecutionChangeList
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return search_condition(queryset, term), False
+
+    def changelist_view(self, request, extra_context=None):
+        extra = {"can_start": self.has_start_permission(request), **(extra_context or {})}
+        return super().changelist_view(request, extra)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """Show the execution page; there is no form: nothing here is saved."""
+        if request.method not in ("GET", "HEAD"):
+            raise PermissionDenied
+        execution = self.get_object(request, unquote(object_id))
+        if execution is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_permission(request, execution):
+            raise PermissionDenied
+        live = execution.status in LIVE_STATUSES
+        retryable = execution.status in (Status.FAILED, Status.CANCELED, Status.TIMED_OUT)
+        context = {
+            **self.admin_site.each_context(request),
+            **detail.page_context(execution, timezone.now()),
+            "opts": self.opts,
+            "title": f"{execution.workflow_name} {execution.pk}",
+            "subtitle": None,
+            "object_id": object_id,
+            "original": execution,
+            "can_cancel": live and self.has_cancel_permission(request),
+            "can_retry": retryable and self.has_retry_permission(request),
+            "can_fork": self.has_fork_permission(request),
+            "can_signal": live and self.has_signal_permission(request),
+            "forked_from_url": (
+                self.admin_url("change", execution.forked_from) if execution.forked_from else ""
+            ),
+            **(extra_context or {}),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, DETAIL_TEMPLATE, context)
+
+    # --- the list's columns ------------------------------------------------------------
+
+    @admin.display(description="execution", ordering="id")
+    def execution_id(self, obj):
+        return format_html('<span class="dd-id" title="{}">{}</span>', obj.pk, obj.pk)
+
+    @admin.display(description="status", ordering="status")
+    def status_column(self, obj):
+        title = f"{obj.error_type}: {obj.error_message}" if obj.error_type else ""
+        return status_badge(obj.status, title)
+
+    @admin.display(description="workflow", ordering="workflow_name")
+    def workflow_column(self, obj):
+        name = obj.workflow_name
+        return format_html('<span class="dd-mono dd-workflow" title="{}">{}</span>', name, name)
+
+    @admin.display(description="step / done")
+    def step_column(self, obj):
+        facts = obj.facts
+        current = facts.running_step
+        if not current and facts.latest_run is not None and facts.latest_run.outcome:
+            current = facts.latest_run.waiting_on
+        current = current or facts.last_step
+        done = f"{facts.steps_done} done"
+        if not current:
+            return format_html('<span class="dd-muted">{}</span>', done)
+        return format_html(
+            '<span class="dd-step" title="{}">{}</span> <span class="dd-muted">· {}</span>',
+            current,
+            current,
+            done,
+        )
+
+    @admin.display(description="waiting for / outcome")
+    def waiting_column(self, obj):
+        text = waiting_for(obj, obj.facts, obj.now)
+        return format_html('<span title="{}">{}</span>', text, text)
+
+    @admin.display(description="age", ordering="created_at")
+    def age_column(self, obj):
+        return format_html(
+            '<span title="created {}">{}</span>',
+            full_moment(obj.created_at),
+            duration(between(obj.created_at, obj.now)),
+        )
+
+    @admin.display(description="took")
+    def duration_column(self, obj):
+        if obj.started_at is None:
+            return format_html('<span class="dd-muted">{}</span>', "not started")
+        end = obj.finished_at or obj.now
+        return format_html(
+            '<span title="{}">{}</span>',
+            "so far" if obj.finished_at is None else f"finished {full_moment(obj.finished_at)}",
+            duration(between(obj.started_at, end)),
+        )
