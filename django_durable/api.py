@@ -51,14 +51,34 @@ def start_workflow_with(
     name_or_fn: NameOrFunction, inputs: dict[str, Any], *, workflow_id: str | None = None
 ) -> str:
     """:func:`start_workflow` with the inputs as a dict, so that any input name works."""
+    return start_execution(name_or_fn, inputs, workflow_id=workflow_id).execution_id
+
+
+@dataclass(frozen=True)
+class Started:
+    """What a start did: the id, whether it created the execution, and, when it did not,
+    whether the existing one was started with other inputs."""
+
+    execution_id: str
+    created: bool
+    other_inputs: bool = False
+
+
+def start_execution(
+    name_or_fn: NameOrFunction, inputs: dict[str, Any], *, workflow_id: str | None = None
+) -> Started:
+    """:func:`start_workflow_with`, saying whether an execution with the id existed."""
     definition = register.get_workflow(name_or_fn)
     data = _encode_inputs(definition, inputs)
     if workflow_id is not None:
         step_ids.check_execution_id(workflow_id)
-    execution_id, _created = store.create_execution(
+    execution_id, created = store.create_execution(
         definition.name, data, execution_id=workflow_id, timeout=definition.timeout
     )
-    return execution_id
+    if created:
+        return Started(execution_id, True)
+    stored = WorkflowExecution.objects.values_list("input", flat=True).get(pk=execution_id)
+    return Started(execution_id, False, other_inputs=loads(stored) != loads(data))
 
 
 def _encode_inputs(definition: WorkflowDefinition, inputs: dict[str, Any]) -> bytes:
@@ -193,9 +213,14 @@ class ExecutionInfo:
     finished_at: dt.datetime | None
     runs: int
     steps: list[StepInfo] = field(default_factory=list)
+    lease_owner: str = ""
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def as_row(self) -> dict:
+        """The fields :func:`~django_durable.inspection.describe_now` needs."""
+        return {"id": self.id, "status": self.status, "lease_owner": self.lease_owner}
 
 
 def get_workflow(execution_id: str) -> ExecutionInfo:
@@ -230,6 +255,7 @@ def get_workflow(execution_id: str) -> ExecutionInfo:
         finished_at=row.finished_at,
         runs=row.runs,
         steps=steps,
+        lease_owner=row.lease_owner,
     )
 
 

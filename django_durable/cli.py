@@ -1,4 +1,5 @@
-"""What the management commands share: parsing ``--input``, printing values as JSON."""
+"""What the management commands share: a base class that checks the tables are there,
+parsing ``--input``, printing values as JSON and tables."""
 
 from __future__ import annotations
 
@@ -6,10 +7,54 @@ import base64
 import datetime as dt
 import decimal
 import json
+import pkgutil
 import uuid
 from typing import Any
 
-from django.core.management.base import CommandError
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError, connection
+from django.db.migrations.recorder import MigrationRecorder
+from django.utils import timezone
+
+
+class DurableCommand(BaseCommand):
+    """A Django Durable command: it first checks that ``migrate`` has created its tables."""
+
+    def execute(self, *args, **options):
+        require_migrated()
+        return super().execute(*args, **options)
+
+
+def require_migrated() -> None:
+    """Raise a one-line ``CommandError`` unless every Django Durable migration is applied."""
+    from . import migrations
+
+    expected = {
+        module.name
+        for module in pkgutil.iter_modules(migrations.__path__)
+        if module.name[0].isdigit()
+    }
+    try:
+        recorder = MigrationRecorder(connection)
+        applied = (
+            {name for app, name in recorder.applied_migrations() if app == "django_durable"}
+            if recorder.has_table()
+            else set()
+        )
+    except DatabaseError as exc:
+        raise CommandError(f"cannot reach the database: {one_line(exc)}") from None
+    missing = sorted(expected - applied)
+    if not missing:
+        return
+    if not applied:
+        raise CommandError(
+            "Django Durable's tables do not exist in this database yet: run "
+            "`python manage.py migrate` first"
+        )
+    raise CommandError(
+        f"Django Durable's tables are not up to date ({', '.join(missing)} not applied): run "
+        "`python manage.py migrate`"
+    )
 
 
 def parse_json(text: str | None, option: str = "--input", *, require_object: bool = True) -> Any:
@@ -51,6 +96,15 @@ def to_json(value: Any, *, indent: int | None = None) -> str:
 
 def one_line(error: BaseException) -> str:
     return " ".join(str(error).split())
+
+
+def when(moment: dt.datetime | None) -> str:
+    """A timestamp for people, in the project's time zone, to the second, with its zone."""
+    if moment is None:
+        return "-"
+    if timezone.is_aware(moment):
+        moment = timezone.localtime(moment)
+    return f"{moment:%Y-%m-%d %H:%M:%S %Z}".rstrip()
 
 
 def age(since: dt.datetime | None, now: dt.datetime) -> str:

@@ -43,6 +43,9 @@ class Outcome(enum.Enum):
     TIMED_OUT = "timed out"
     SUSPENDED = "suspended"
     ABORTED = "aborted"
+    # This process has no such workflow (an old worker during a deploy, an app missing from
+    # INSTALLED_APPS): nothing was written; the execution is for a worker that knows it.
+    UNKNOWN_WORKFLOW = "not runnable here (unknown workflow)"
 
 
 def run_claimed(
@@ -79,9 +82,8 @@ def _run(
         return _timed_out(lease)
     try:
         definition = register.get_workflow(claimed.workflow_name)
-    except UnknownWorkflow as exc:
-        store.finish(lease, Status.FAILED, error_type=_type_path(exc), error_message=str(exc))
-        return Outcome.FAILED
+    except UnknownWorkflow:
+        return Outcome.UNKNOWN_WORKFLOW
     ctx = WorkflowContext(
         execution_id=lease.execution_id,
         workflow_name=definition.name,
@@ -111,6 +113,14 @@ def _run(
         ):
             raise
         error_type, message, trace = describe_error(error)
+        logger.warning(
+            "execution %s of %s failed: %s: %s",
+            lease.execution_id,
+            definition.name,
+            error_type,
+            message,
+        )
+        logger.debug("execution %s failed with:\n%s", lease.execution_id, trace)
         store.finish(
             lease,
             Status.FAILED,

@@ -16,8 +16,8 @@ class UnknownWorkflow(DurableError, LookupError):
     def __init__(self, name: str):
         self.name = name
         super().__init__(
-            f"unknown workflow {name!r}: no workflow of that name is registered "
-            "(is it in a durable_workflows module of an installed app?)"
+            f"unknown workflow {name!r}: no workflow of that name is registered (is it in the "
+            "durable_workflows module of an app, and is that app in INSTALLED_APPS?)"
         )
 
 

@@ -8,13 +8,14 @@ import uuid
 
 
 def host_key() -> str:
-    """This host, boot and PID namespace: owners with the same key see the same process ids.
+    """This boot of this host, and this PID namespace: owners with the same key see the same
+    process ids.
 
     The hostname alone is not enough (containers often share one), nor is the namespace id
     (the initial PID namespace has the same id on every Linux host); the boot id tells
     machines apart.
     """
-    parts = [socket.gethostname()]
+    parts = []
     for path, reader in (
         ("/proc/sys/kernel/random/boot_id", _read),
         ("/proc/self/ns/pid", os.readlink),
@@ -23,7 +24,7 @@ def host_key() -> str:
             parts.append(reader(path).strip())
         except OSError:
             parts.append("-")
-    return "/".join(part.replace(":", "") for part in parts)
+    return "/".join(part.replace(":", "").replace("@", "") for part in parts)
 
 
 def _read(path: str) -> str:
@@ -31,14 +32,25 @@ def _read(path: str) -> str:
         return handle.read()
 
 
+def owner_name(pid: int, nonce: str) -> str:
+    """``host:pid:nonce@hostkey``: readable first, unique, and telling where it runs."""
+    host = socket.gethostname().replace(":", "").replace("@", "") or "host"
+    return f"{host}:{pid}:{nonce}{local_suffix()}"
+
+
+def local_suffix() -> str:
+    """The end shared by the names of every owner whose process ids this one can check."""
+    return f"@{host_key()}"
+
+
 def new_owner_id() -> str:
-    """A lease owner name, ``host/pidns:pid:nonce``, unique for each worker or caller."""
-    return f"{host_key()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """A lease owner name, unique for each worker or caller (see :func:`owner_name`)."""
+    return owner_name(os.getpid(), uuid.uuid4().hex[:8])
 
 
 def pid_of(owner: str) -> int | None:
     try:
-        return int(owner.rsplit(":", 2)[-2])
+        return int(owner.split("@", 1)[0].split(":")[1])
     except (IndexError, ValueError):
         return None
 

@@ -296,3 +296,12 @@ def _waiting(step_id: str, timers: list[Timer]) -> str:
         if timer.kind == TimerKind.SIGNAL_TIMEOUT and timer.step_id == step_id:
             text += f" until {_when(timer.due_at)}"
     return text
+
+
+def pending_signals(execution_id: str) -> list[dict]:
+    """Signals sent to an execution that no wait has received yet, oldest first."""
+    rows = Signal.objects.filter(execution_id=execution_id, consumed_at__isnull=True)
+    return [
+        {"name": name, "sent_at": sent_at}
+        for name, sent_at in rows.order_by("id").values_list("name", "created_at")
+    ]

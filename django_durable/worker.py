@@ -23,7 +23,7 @@ from django.utils import timezone
 from . import dialect, store
 from .conf import durable_settings
 from .engine import Outcome, run_claimed
-from .identity import host_key, new_owner_id, pid_of, process_alive
+from .identity import local_suffix, new_owner_id, pid_of, process_alive
 from .repairs import prune_workflows
 
 logger = logging.getLogger("django_durable")
@@ -52,10 +52,9 @@ def drop_broken_connection() -> None:
 
 def expire_dead_local_owners(own_id: str) -> int:
     """End the leases of workers on this host whose process is gone; return how many."""
-    prefix = host_key() + ":"
     dead = [
         owner
-        for owner in store.running_owners(prefix)
+        for owner in store.running_owners(local_suffix())
         if owner != own_id and (pid := pid_of(owner)) is not None and not process_alive(pid)
     ]
     expired = store.expire_leases_of(dead)
@@ -145,6 +144,9 @@ class Worker:
         self._queue: queue.SimpleQueue[store.ClaimedExecution | None] = queue.SimpleQueue()
         self._held: dict[str, _Held] = {}
         self._lock = threading.Lock()
+        # Workflows this process does not have: their executions are handed back and left
+        # out of its claims, for a worker that runs the code that has them.
+        self._unknown_workflows: set[str] = set()
 
     # --- control ----------------------------------------------------------------------
 
@@ -205,6 +207,8 @@ class Worker:
             self._guard(store.worker_stopped, self.id)
             connection.close()
         logger.info("worker %s stopped after %d run(s)", self.id, self.completed)
+        if self.burst:
+            self._report_timers_left()
 
     # --- loops ------------------------------------------------------------------------
 
@@ -247,7 +251,9 @@ class Worker:
         if free < batch:
             return delay  # every thread is busy (and enough runs are queued)
         began = time.monotonic()
-        claimed = self._guard(store.claim, self.id, free, self.lease_seconds, default=None)
+        with self._lock:
+            skip = frozenset(self._unknown_workflows)
+        claimed = self._guard(store.claim, self.id, free, self.lease_seconds, skip, default=None)
         if claimed is None:
             return delay  # the database is unreachable: try again after a poll interval
         with self._lock:
@@ -316,6 +322,8 @@ class Worker:
             drop_broken_connection()
         except DatabaseError:
             connection.close()
+        if outcome is Outcome.UNKNOWN_WORKFLOW:
+            self._hand_back_unknown(item)
         if outcome is Outcome.ABORTED and not abort.is_set():
             # The run could not write (database trouble, or an error that recurs on every
             # run): hand the execution back after a pause, neither at once (a hot loop) nor
@@ -336,6 +344,22 @@ class Worker:
             outcome.value,
             time.monotonic() - started,
         )
+
+    def _hand_back_unknown(self, item: store.ClaimedExecution) -> None:
+        name = item.workflow_name
+        with self._lock:
+            first = name not in self._unknown_workflows
+            self._unknown_workflows.add(name)
+        if first:
+            logger.warning(
+                "worker %s has no workflow %r (is its app in INSTALLED_APPS, and is this "
+                "worker running the current code?); its executions are left for workers "
+                "that have it",
+                self.id,
+                name,
+            )
+        reason = f"this worker has no workflow {name!r}"
+        self._guard(store.release, item.lease, 0.0, reason)
 
     def _listen(self) -> float:
         """Wake the claim loop as soon as a database notification announces work."""
@@ -405,7 +429,18 @@ class Worker:
         due = self._guard(store.next_timer_due)
         if due is not None and due <= timezone.now():
             return False
-        return not self._guard(store.has_runnable, default=True)
+        with self._lock:
+            skip = frozenset(self._unknown_workflows)
+        return not self._guard(store.has_runnable, skip, default=True)
+
+    def _report_timers_left(self) -> None:
+        count, first = self._guard(store.pending_timers, default=(0, None))
+        if count:
+            logger.info(
+                "%d timer(s) are due later, the next at %s: a worker running then fires them",
+                count,
+                f"{timezone.localtime(first):%Y-%m-%d %H:%M:%S %Z}",
+            )
 
     # --- shutdown ---------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from django_durable import start_workflow, store
 from django_durable.exceptions import _Abort
-from django_durable.identity import host_key
+from django_durable.identity import owner_name
 from django_durable.models import Status, StepResult, WorkflowExecution
 from django_durable.serialization import dumps
 from django_durable.worker import expire_dead_local_owners
@@ -159,7 +159,7 @@ def test_a_dead_worker_on_this_host_loses_its_leases_without_waiting_for_expiry(
     start_workflow("add", a=1, b=2)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    owner = f"{host_key()}:{dead.pid}:deadbeef"
+    owner = owner_name(dead.pid, "deadbeef")
     store.claim(owner, 1, 3600)
     assert store.claim("B", 1, 60) == []
     assert expire_dead_local_owners("me") == 1
@@ -171,7 +171,7 @@ def test_a_live_worker_on_this_host_keeps_its_leases():
     import os
 
     start_workflow("add", a=1, b=2)
-    store.claim(f"{host_key()}:{os.getpid()}:alive", 1, 3600)
+    store.claim(owner_name(os.getpid(), "alive"), 1, 3600)
     assert expire_dead_local_owners("me") == 0
 
 

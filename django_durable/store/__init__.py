@@ -31,6 +31,7 @@ from .waits import (
     deliver_signal,
     fire_due_timers,
     next_timer_due,
+    pending_timers,
     suspend_on_signal,
     suspend_on_timer,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "has_runnable",
     "load_steps",
     "next_timer_due",
+    "pending_timers",
     "record_failed_attempt",
     "prune",
     "prune_workers",

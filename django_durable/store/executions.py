@@ -119,8 +119,13 @@ _CLAIM_COLUMNS = (
 )
 
 
-def claim(owner: str, limit: int, lease_seconds: float) -> list[ClaimedExecution]:
+def claim(
+    owner: str, limit: int, lease_seconds: float, skip_workflows: frozenset[str] = frozenset()
+) -> list[ClaimedExecution]:
     """Claim up to ``limit`` runnable executions (pending, or with an expired lease).
+
+    Executions of the workflows in ``skip_workflows`` (those this worker cannot run) are
+    left for others.
 
     Candidates are taken with one compare-and-set on their epochs, which is what makes the
     claim correct on every database. Where rows can be locked and skipped, the candidates
@@ -134,21 +139,27 @@ def claim(owner: str, limit: int, lease_seconds: float) -> list[ClaimedExecution
     now = timezone.now()
     if connection.features.has_select_for_update_skip_locked:
         with dialect.write_transaction():
-            return _take(_candidates(limit, now, lock=True), owner, lease_seconds, now)
-    rows = _candidates(limit, now, lock=False)
+            rows = _candidates(limit, now, lock=True, skip=skip_workflows)
+            return _take(rows, owner, lease_seconds, now)
+    rows = _candidates(limit, now, lock=False, skip=skip_workflows)
     if not rows:
         return []
     with dialect.write_transaction():
         return _take(rows, owner, lease_seconds, now)
 
 
-def _candidates(limit: int, now: dt.datetime, *, lock: bool) -> list[tuple]:
+def _candidates(
+    limit: int, now: dt.datetime, *, lock: bool, skip: frozenset[str] = frozenset()
+) -> list[tuple]:
     # Two queries, each served in order by an index: a single OR would make MySQL scan and
     # sort every runnable row, locking all of them before the LIMIT.
     pending = Executions.filter(status=Status.PENDING).order_by("created_at")
     expired = Executions.filter(
         status=Status.RUNNING, lease_expires_at__lt=now - TAKEOVER_GRACE
     ).order_by("lease_expires_at")
+    if skip:
+        pending = pending.exclude(workflow_name__in=list(skip))
+        expired = expired.exclude(workflow_name__in=list(skip))
     rows: list[tuple] = []
     for candidates in (pending, expired):
         wanted = limit - len(rows)
@@ -323,12 +334,12 @@ def release(lease: Lease, after: float = 0.0, reason: str = "") -> bool:
     return released
 
 
-def running_owners(prefix: str) -> list[str]:
-    """Owners whose name starts with ``prefix`` that hold running executions."""
+def running_owners(suffix: str) -> list[str]:
+    """Owners whose name ends with ``suffix`` that hold running executions."""
     return list(
         Executions.filter(
             status=Status.RUNNING,
-            lease_owner__startswith=prefix,
+            lease_owner__endswith=suffix,
             lease_expires_at__gt=timezone.now(),
         )
         .order_by()  # the model's ordering would defeat DISTINCT
@@ -441,5 +452,8 @@ def lock_status(execution_id: str) -> str:
     return status
 
 
-def has_runnable() -> bool:
-    return Executions.filter(_runnable(timezone.now())).exists()
+def has_runnable(skip_workflows: frozenset[str] = frozenset()) -> bool:
+    runnable = Executions.filter(_runnable(timezone.now()))
+    if skip_workflows:
+        runnable = runnable.exclude(workflow_name__in=list(skip_workflows))
+    return runnable.exists()

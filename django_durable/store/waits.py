@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import connection, transaction
+from django.db.models import Count, Min
 from django.utils import timezone
 
 from .. import dialect, step_ids
@@ -202,6 +203,12 @@ def fire_due_timers(limit: int, execution_id: str | None = None) -> int:
                 timed_out, RunOutcome.TIMED_OUT, "the workflow's timeout passed during the run"
             )
     return len(timers)
+
+
+def pending_timers() -> tuple[int, dt.datetime | None]:
+    """How many timers are waiting to fire, and when the first one is due."""
+    timers = Timer.objects.aggregate(count=Count("id"), first=Min("due_at"))
+    return timers["count"], timers["first"]
 
 
 def next_timer_due() -> dt.datetime | None:

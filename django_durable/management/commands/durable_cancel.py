@@ -1,16 +1,21 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from django_durable.api import cancel_workflow
-from django_durable.cli import one_line
+from django_durable.cli import DurableCommand, one_line
 from django_durable.exceptions import DurableError
 
 
-class Command(BaseCommand):
+class Command(DurableCommand):
     help = "Cancel a workflow execution: it runs no further step."
 
     def add_arguments(self, parser):
-        parser.add_argument("execution_id", metavar="ID")
-        parser.add_argument("--reason", default="", help="why (stored on the execution)")
+        parser.add_argument("execution_id", metavar="ID", help="the execution to cancel")
+        parser.add_argument(
+            "--reason",
+            default="",
+            metavar="TEXT",
+            help="why it was canceled (stored on the execution, shown by durable_status)",
+        )
 
     def handle(self, *args, execution_id, reason, **options):
         try:

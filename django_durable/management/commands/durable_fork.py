@@ -1,11 +1,11 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
-from django_durable.cli import one_line
+from django_durable.cli import DurableCommand, one_line
 from django_durable.exceptions import DurableError
 from django_durable.repairs import fork_workflow
 
 
-class Command(BaseCommand):
+class Command(DurableCommand):
     help = (
         "Start a new execution from an existing one's record: the completed steps recorded "
         "before --from-step are kept, and it runs from that step on. Prints the new id."

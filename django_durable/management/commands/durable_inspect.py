@@ -1,6 +1,6 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
-from django_durable.cli import one_line, table, to_json
+from django_durable.cli import DurableCommand, one_line, table, to_json
 from django_durable.exceptions import DurableError
 from django_durable.inspection import (
     debug_workflow,
@@ -10,7 +10,7 @@ from django_durable.inspection import (
 )
 
 
-class Command(BaseCommand):
+class Command(DurableCommand):
     help = (
         "Show an execution's steps, timers, signals and runs. --replay runs the current code "
         "against the record (executing no step, writing nothing) and reports what would "

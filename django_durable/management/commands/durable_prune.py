@@ -1,12 +1,12 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
-from django_durable.cli import one_line
+from django_durable.cli import DurableCommand, one_line
 from django_durable.conf import durable_settings
 from django_durable.exceptions import DurableError
 from django_durable.repairs import prune_workflows
 
 
-class Command(BaseCommand):
+class Command(DurableCommand):
     help = (
         "Delete finished executions (with their steps, timers, signals and runs) that ended "
         "more than DAYS ago, in short batches. Prints how many."

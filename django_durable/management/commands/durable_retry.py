@@ -1,11 +1,11 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
-from django_durable.cli import one_line
+from django_durable.cli import DurableCommand, one_line
 from django_durable.exceptions import DurableError
 from django_durable.repairs import failed_workflows, retry_workflows
 
 
-class Command(BaseCommand):
+class Command(DurableCommand):
     help = (
         "Run failed, canceled or timed-out executions again from the step that failed or was "
         "interrupted, keeping every completed step. Prints one line per execution."

@@ -1,17 +1,23 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from django_durable.api import signal_workflow
-from django_durable.cli import one_line, parse_json
+from django_durable.cli import DurableCommand, one_line, parse_json
 from django_durable.exceptions import DurableError
 
 
-class Command(BaseCommand):
+class Command(DurableCommand):
     help = "Send a signal to a workflow execution."
 
     def add_arguments(self, parser):
-        parser.add_argument("execution_id", metavar="ID")
-        parser.add_argument("signal", metavar="NAME")
-        parser.add_argument("--input", help="the signal's payload as JSON (any JSON value)")
+        parser.add_argument("execution_id", metavar="ID", help="the execution to signal")
+        parser.add_argument(
+            "signal", metavar="NAME", help="the signal's name, as in ctx.wait_signal(NAME)"
+        )
+        parser.add_argument(
+            "--input",
+            metavar="JSON",
+            help="the signal's payload as JSON (any JSON value; default null)",
+        )
 
     def handle(self, *args, execution_id, signal, input, **options):
         payload = parse_json(input, require_object=False)

@@ -1,26 +1,52 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
-from django_durable.api import start_workflow_with, wait_workflow
-from django_durable.cli import one_line, parse_json, to_json
+from django_durable.api import start_execution, wait_workflow
+from django_durable.cli import DurableCommand, one_line, parse_json, to_json
 from django_durable.exceptions import DurableError
 
 
-class Command(BaseCommand):
+class Command(DurableCommand):
     help = "Start a workflow execution and print its id (with --wait, then its result)."
 
     def add_arguments(self, parser):
-        parser.add_argument("name", help="registered workflow name")
-        parser.add_argument("--input", help="the workflow's keyword arguments as a JSON object")
-        parser.add_argument("--id", dest="execution_id", help="the execution id (idempotent)")
-        parser.add_argument("--wait", action="store_true", help="wait for a worker to finish it")
-        parser.add_argument("--timeout", type=float, help="with --wait: give up after SECONDS")
+        parser.add_argument("name", metavar="NAME", help="the registered name of the workflow")
+        parser.add_argument(
+            "--input",
+            metavar="JSON",
+            help="the workflow's keyword arguments as a JSON object, like '{\"user_id\": 7}'",
+        )
+        parser.add_argument(
+            "--id",
+            dest="execution_id",
+            metavar="ID",
+            help="the execution's id (default: a new UUID); if an execution with this id "
+            "exists, nothing new is started and its id is printed",
+        )
+        parser.add_argument(
+            "--wait",
+            action="store_true",
+            help="wait until a worker has finished the execution, then print its result as JSON",
+        )
+        parser.add_argument(
+            "--timeout",
+            type=float,
+            metavar="SECONDS",
+            help="with --wait: give up after SECONDS (the execution goes on)",
+        )
 
     def handle(self, *args, name, input, execution_id, wait, timeout, **options):
         inputs = parse_json(input)
         try:
-            execution_id = start_workflow_with(name, inputs, workflow_id=execution_id)
+            started = start_execution(name, inputs, workflow_id=execution_id)
         except DurableError as exc:
             raise CommandError(one_line(exc))
+        execution_id = started.execution_id
+        if not started.created:
+            # On stderr: the id stays the last line of stdout, for scripts.
+            note = f"an execution with id {execution_id!r} already exists; nothing new started"
+            if started.other_inputs:
+                note += " (it was started with other inputs, which it keeps)"
+            self.stderr.write(note)
         self.stdout.write(execution_id)
         if not wait:
             return

@@ -1,25 +1,41 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils import timezone
 
 from django_durable.api import get_workflow
-from django_durable.cli import age, one_line, table, to_json
+from django_durable.cli import DurableCommand, age, one_line, table, to_json, when
 from django_durable.exceptions import DurableError
-from django_durable.inspection import list_workers, list_workflows
-from django_durable.models import Status
+from django_durable.inspection import (
+    describe_now,
+    list_workers,
+    list_workflows,
+    pending_signals,
+)
+from django_durable.models import FINAL_STATUSES, Status
 
 
-class Command(BaseCommand):
+class Command(DurableCommand):
     help = (
         "Show workflow executions: a table of recent ones, or one in full. --workers shows "
         "the worker processes instead."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("execution_id", nargs="?", metavar="ID")
+        parser.add_argument(
+            "execution_id", nargs="?", metavar="ID", help="show this execution in full"
+        )
         parser.add_argument("--json", action="store_true", help="print JSON")
-        parser.add_argument("--status", choices=Status.values, help="only executions in STATUS")
-        parser.add_argument("--workflow", help="only executions of this workflow")
-        parser.add_argument("--limit", type=int, default=50, help="rows to show (default 50)")
+        parser.add_argument(
+            "--status",
+            choices=Status.values,
+            metavar="STATUS",
+            help="only executions in STATUS (" + ", ".join(Status.values) + ")",
+        )
+        parser.add_argument(
+            "--workflow", metavar="NAME", help="only executions of the workflow NAME"
+        )
+        parser.add_argument(
+            "--limit", type=int, default=50, metavar="N", help="show at most N (default 50)"
+        )
         parser.add_argument(
             "--workers",
             action="store_true",
@@ -103,16 +119,24 @@ class Command(BaseCommand):
             f"id:        {info.id}",
             f"workflow:  {info.workflow}",
             f"status:    {info.status}",
+            f"now:       {describe_now([info.as_row()])[info.id]}",
             f"input:     {to_json(info.input)}",
-            f"created:   {info.created_at:%Y-%m-%d %H:%M:%S}",
+            f"created:   {when(info.created_at)}",
             f"runs:      {info.runs}",
             f"steps:     {len(info.steps)}"
             + (f" (last: {info.steps[-1].step_id})" if info.steps else ""),
         ]
+        if info.finished_at:
+            lines.append(f"ended:     {when(info.finished_at)}")
         if info.status == Status.COMPLETED:
             lines.append(f"result:    {to_json(info.result)}")
         if info.error:
+            message = one_line(Exception(info.error["message"]))
+            lines.append(f"error:     {info.error['type']}" + (f": {message}" if message else ""))
+        for signal in pending_signals(info.id):
+            ended = info.status in FINAL_STATUSES
+            note = " (the execution has ended: nothing will receive it)" if ended else ""
             lines.append(
-                f"error:     {info.error['type']}: {one_line(Exception(info.error['message']))}"
+                f"signal:    {signal['name']} sent {when(signal['sent_at'])}, not received{note}"
             )
         self.stdout.write("\n".join(lines))

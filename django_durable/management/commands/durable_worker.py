@@ -2,20 +2,28 @@ import logging
 import signal
 import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from django_durable.cli import DurableCommand
 from django_durable.worker import Worker
 
 
-class Command(BaseCommand):
+class Command(DurableCommand):
     help = "Run workflow executions until stopped (SIGTERM or SIGINT stop it gracefully)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--threads", type=int, default=4, help="executor threads (default 4)")
+        parser.add_argument(
+            "--threads",
+            type=int,
+            default=4,
+            metavar="N",
+            help="run up to N executions at once, one per thread (default 4)",
+        )
         parser.add_argument(
             "--burst",
             action="store_true",
-            help="exit once nothing is runnable and no timer is due",
+            help="exit once nothing is runnable and no timer is due (timers due later "
+            "are left for the next worker)",
         )
 
     def handle(self, *args, threads, burst, verbosity, **options):
