@@ -10,7 +10,8 @@ variant on the test database through :func:`run_chaos`.
 
 Workload: executions of ``chaos_mix`` (tests/testapp/durable_chaos.py) with random plans of
 plain steps, atomic steps that write a ledger row, sleeps of 0-3 s, signal waits answered at a
-random moment, steps that fail once and then succeed under a retry policy, and workflows that
+random moment, steps that fail once and then succeed under a retry policy, steps that fail once
+for good until the runner retries their execution (``retry_workflow``), and workflows that
 fail on purpose. Faults: a random worker is killed (SIGKILL, or SIGTERM for a graceful stop)
 every 0.5-3 s and a new one started; on PostgreSQL the server is restarted once and worker
 connections are terminated; on MySQL worker connections are killed; on SQLite another process
@@ -81,6 +82,7 @@ class ChaosReport:
     db_restarts: int = 0
     connections_terminated: int = 0
     write_locks: int = 0
+    retries: int = 0
     wall_time: float = 0.0
     lost: int = 0
     duplicated_completed_steps: int = 0
@@ -107,7 +109,8 @@ class ChaosReport:
 def make_plan(rng: random.Random) -> list:
     plan = []
     for k in range(rng.randint(2, 7)):
-        kind = rng.choices(["step", "atomic", "sleep", "signal", "flaky"], [4, 2, 2, 1, 1])[0]
+        kinds = ["step", "atomic", "sleep", "signal", "flaky", "broken"]
+        kind = rng.choices(kinds, [4, 2, 2, 1, 1, 0.5])[0]
         if kind == "step":
             plan.append(["step", f"s{k}", round(rng.uniform(0.0, 0.05), 3)])
         elif kind == "atomic":
@@ -116,6 +119,8 @@ def make_plan(rng: random.Random) -> list:
             plan.append(["sleep", 0 if rng.random() < 0.2 else round(rng.uniform(0.1, 3.0), 2)])
         elif kind == "signal":
             plan.append(["signal", f"go{k}"])
+        elif kind == "broken":
+            plan.append(["broken", f"b{k}"])
         else:
             # 0.2 s is retried in the worker thread, 1.5 s on a timer (the execution sleeps).
             plan.append(["flaky", f"f{k}", rng.choice([0.2, 1.5])])
@@ -134,7 +139,7 @@ def expected_outcome(index: int, plan: list) -> tuple[str, list | None]:
         kind = item[0]
         if kind == "fail":
             return "FAILED", None
-        if kind in ("step", "flaky"):
+        if kind in ("step", "flaky", "broken"):
             results.append(item[1] if kind == "step" else f"{item[1]}-ok")
         elif kind == "atomic":
             results.append(item[2])
@@ -305,8 +310,9 @@ def run_chaos(config: ChaosConfig, db_name: str, log_dir: Path, label: str = "")
     """
     from django.db import connection
 
-    from django_durable import signal_workflow, start_workflow
-    from django_durable.models import FINAL_STATUSES, WorkflowExecution
+    from django_durable import retry_workflow, signal_workflow, start_workflow
+    from django_durable.exceptions import NotRetryable
+    from django_durable.models import FINAL_STATUSES, Status, WorkflowExecution
 
     vendor = connection.vendor
     report = ChaosReport(database=label or vendor)
@@ -325,6 +331,11 @@ def run_chaos(config: ChaosConfig, db_name: str, log_dir: Path, label: str = "")
         for k, item in enumerate(plan)
         if item[0] == "signal"
     )
+    # Executions with a step that fails for good until their execution is retried.
+    broken = [
+        eid for eid, plan in zip(ids, plans, strict=True) if any(i[0] == "broken" for i in plan)
+    ]
+    step_failed = "django_durable.exceptions.StepFailed"
     workers = Workers(config, db_name, log_dir)
     for _ in range(config.workers):
         workers.start()
@@ -346,11 +357,24 @@ def run_chaos(config: ChaosConfig, db_name: str, log_dir: Path, label: str = "")
                 _, i, k, name = signals.pop(0)
                 with_retry(signal_workflow, ids[i], name, signal_payload(i, k))
             if now >= next_count:
+                to_retry = with_retry(
+                    lambda: list(
+                        WorkflowExecution.objects.filter(
+                            pk__in=broken, status=Status.FAILED, error_type=step_failed
+                        ).values_list("id", flat=True)
+                    )
+                )
+                for eid in to_retry:
+                    try:
+                        with_retry(retry_workflow, eid)
+                        report.retries += 1
+                    except NotRetryable:
+                        pass  # retried meanwhile
                 final = with_retry(
                     WorkflowExecution.objects.filter(
                         id__startswith=tag + "-", status__in=FINAL_STATUSES
                     ).count
-                )
+                ) - len(to_retry)
                 next_count = now + 0.5
                 if now - progress >= 10:
                     progress = now
@@ -598,6 +622,7 @@ COLUMNS = [
     ("steps", "steps"),
     ("kills", "kills"),
     ("graceful stops", "graceful_stops"),
+    ("retries", "retries"),
     ("database restarts", "db_restarts"),
     ("connections terminated", "connections_terminated"),
     ("write locks held", "write_locks"),

@@ -107,6 +107,11 @@ def chaos_mix(ctx, plan: list):
             results.append(
                 ctx.step(chaos_flaky, eid, sid, _run_epoch(ctx), step_id=sid, retry=policy)
             )
+        elif kind == "broken":
+            # No retry policy: the step fails once for good, and so does the execution,
+            # until the chaos runner retries it (retry_workflow) and the step succeeds.
+            sid = item[1]
+            results.append(ctx.step(chaos_flaky, eid, sid, _run_epoch(ctx), step_id=sid))
         elif kind == "fail":
             raise ChaosFailure("planned failure")
         else:
