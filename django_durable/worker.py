@@ -33,6 +33,8 @@ _ABORT_BACKOFF_SECONDS = 5.0
 # worker whose threads are all busy with long runs does not sit on work others could do.
 _QUEUE_WAIT_LIMIT_SECONDS = 1.0
 _PRUNE_INTERVAL_SECONDS = 3600.0
+# An executor thread idle for longer checks its connection before its next run.
+_IDLE_CHECK_SECONDS = 1.0
 
 
 def drop_broken_connection() -> None:
@@ -47,6 +49,18 @@ def drop_broken_connection() -> None:
     if connection.in_atomic_block or connection.is_usable():
         connection.errors_occurred = False
     else:
+        connection.close()
+
+
+def drop_dead_idle_connection() -> None:
+    """Close this thread's connection if it died while the thread was idle.
+
+    A server or a proxy may end idle connections (MySQL's ``wait_timeout``, PostgreSQL's
+    ``idle_session_timeout``, a firewall, an operator). Found only at the first query of the
+    next run, it would abort that run and delay the execution; one ping after an idle spell
+    costs less. A busy thread, running executions back to back, never pays it.
+    """
+    if connection.connection is not None and not connection.is_usable():
         connection.close()
 
 
@@ -286,12 +300,16 @@ class Worker:
                 logger.info("handed back %s: no thread free to start it", held.lease.execution_id)
 
     def _execute_loop(self) -> None:
+        last_run = time.monotonic()
         try:
             while True:
                 item = self._queue.get()
                 if item is None:
                     return
+                if time.monotonic() - last_run > _IDLE_CHECK_SECONDS:
+                    drop_dead_idle_connection()
                 self._execute(item)
+                last_run = time.monotonic()
         finally:
             connection.close()
 
