@@ -220,7 +220,12 @@ class ExecutionInfo:
 
     def as_row(self) -> dict:
         """The fields :func:`~django_durable.inspection.describe_now` needs."""
-        return {"id": self.id, "status": self.status, "lease_owner": self.lease_owner}
+        return {
+            "id": self.id,
+            "status": self.status,
+            "lease_owner": self.lease_owner,
+            "workflow": self.workflow,
+        }
 
 
 def get_workflow(execution_id: str) -> ExecutionInfo:

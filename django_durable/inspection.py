@@ -232,7 +232,8 @@ def list_workflows(
 def describe_now(executions: list[dict]) -> dict[str, str]:
     """What each execution is doing now, in a few words, by id.
 
-    ``executions`` are dicts with ``id``, ``status`` and ``lease_owner``. Sleeping ones
+    ``executions`` are dicts with ``id``, ``status``, ``lease_owner`` and, optionally,
+    ``workflow`` (a pending execution of a workflow this code lacks says so). Sleeping ones
     say until when (or which step's retry), waiting ones which signal (and until when),
     running ones the step their worker last reported; finished ones ``-``. Three queries
     at most, whatever the number of executions.
@@ -269,7 +270,12 @@ def describe_now(executions: list[dict]) -> dict[str, str]:
             step = steps_of.get(row["lease_owner"], {}).get(eid, "")
             text = f"running {step}" if step else "running"
         elif status == Status.PENDING:
-            text = "queued for a worker"
+            workflow = row.get("workflow")
+            if workflow and workflow not in register.workflows:
+                # Workers running this code would hand it back: say so, not "queued".
+                text = f"queued, but this code has no workflow {workflow!r}"
+            else:
+                text = "queued for a worker"
         else:
             text = "-"
         described[eid] = text

@@ -94,3 +94,14 @@ def test_every_argument_of_every_command_has_help(name):
     for action in parser._actions:
         assert action.help, f"{name}: {action.dest} has no help"
     assert "TIMEOUT" not in parser.format_help()  # metavars say what the value is
+
+
+def test_status_points_at_executions_no_worker_of_this_code_can_run():
+    from django_durable import store
+    from django_durable.serialization import dumps
+
+    eid, _ = store.create_execution("ghost", dumps({}))
+    run_burst()  # hands it back
+    out, _ = call("durable_status")
+    line = next(line for line in out.splitlines() if line.startswith(eid))
+    assert "queued, but this code has no workflow 'ghost'" in line
