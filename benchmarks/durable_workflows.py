@@ -63,3 +63,14 @@ def bench_sleeper(ctx, until: str):
     """W4: sleep until ``until`` (an ISO 8601 aware datetime); return when the next step ran."""
     ctx.sleep_until(datetime.fromisoformat(until))
     return ctx.step(wall_clock)
+
+
+@register.workflow()
+def bench_day_long(ctx, n: int):
+    """The test harness case: ``n`` trivial steps with a one-day sleep in the middle."""
+    for i in range(n // 2):
+        ctx.step(trivial, i)
+    ctx.sleep(86400)
+    for i in range(n // 2, n):
+        ctx.step(trivial, i)
+    return n

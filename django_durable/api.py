@@ -4,33 +4,27 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect as _inspect
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from django.utils import timezone
-
-from . import engine, step_ids, store
-from .conf import durable_settings
+from . import clock, step_ids, store
 from .exceptions import (
     ExecutionNotFound,
     InvalidInput,
     WaitTimeout,
     WorkflowFailed,
 )
-from .identity import new_owner_id
 from .models import (
     FINAL_STATUSES,
     Status,
     StepResult,
-    Timer,
     WorkflowExecution,
 )
 from .registry import WorkflowDefinition, register
 from .serialization import dumps, loads
-from .worker import keep_lease
+from .worker import InlineDriver
 
 NameOrFunction = str | Callable[..., Any]
 
@@ -124,43 +118,32 @@ def run_workflow(name_or_fn: NameOrFunction, **inputs: Any) -> Any:
     """
     definition = register.get_workflow(name_or_fn)
     data = _encode_inputs(definition, inputs)
-    owner = new_owner_id()
-    lease_seconds = float(durable_settings.DURABLE_LEASE_SECONDS)
+    driver = InlineDriver()
     execution_id, _ = store.create_execution(
         definition.name,
         data,
         timeout=definition.timeout,
-        owner=owner,
-        lease_seconds=lease_seconds,
+        owner=driver.owner,
+        lease_seconds=driver.lease_seconds,
     )
-    # The execution was created already claimed by us, so no worker can take it first.
-    claimed = _initial_claim(execution_id, owner)
+    driver.execution_id = execution_id
+    # Created already claimed by this driver, so no worker can take it first.
+    driver.run(_initial_claim(execution_id, driver.owner))
     while True:
-        abort = threading.Event()
-        clock = store.LeaseClock(lease_seconds, float(durable_settings.DURABLE_HEARTBEAT_SECONDS))
-        with keep_lease(claimed.lease, abort, clock):
-            engine.run_claimed(claimed, abort, clock)
-        claimed = None
-        while claimed is None:
-            row = execution_row(execution_id)
-            if row.status in FINAL_STATUSES:
-                return _result_of(row)
-            if row.status == Status.SLEEPING or row.status == Status.WAITING:
-                due = (
-                    Timer.objects.filter(execution_id=execution_id)
-                    .order_by("due_at")
-                    .values_list("due_at", flat=True)
-                    .first()
-                )
-                if due is not None and due <= timezone.now():
-                    store.fire_due_timers(100, execution_id=execution_id)
-                    continue
-                pause = 0.2 if due is None else (due - timezone.now()).total_seconds()
-                time.sleep(max(0.0, min(pause, 0.2 if row.status == Status.WAITING else pause)))
-                continue
-            claimed = store.claim_one(execution_id, owner, lease_seconds)
-            if claimed is None:
-                time.sleep(0.05)  # a worker holds it: wait for that run to end
+        row = execution_row(execution_id)
+        if row.status in FINAL_STATUSES:
+            return _result_of(row)
+        if driver.run_once():
+            continue
+        # Nothing to run now: its timer is not due, it waits for a signal, or a worker
+        # holds it. Sleep until the timer, or look again shortly.
+        due = driver.next_timer_due()
+        pause = 0.05 if row.status in (Status.PENDING, Status.RUNNING) else 0.2
+        if due is not None:
+            pause = min(
+                pause if row.status == Status.WAITING else 60.0, (due - clock.now()).total_seconds()
+            )
+        time.sleep(max(0.0, pause))
 
 
 def _initial_claim(execution_id: str, owner: str) -> store.ClaimedExecution:
@@ -172,6 +155,7 @@ def _initial_claim(execution_id: str, owner: str) -> store.ClaimedExecution:
         row.deadline_at,
         row.retry_step_id,
         row.retry_attempts,
+        first_run=True,
     )
 
 

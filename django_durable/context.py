@@ -21,7 +21,7 @@ from django.db import Error as DatabaseError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from . import step_ids, store
+from . import clock, step_ids, store
 from .calls import (
     callable_name,
     check_arguments,
@@ -157,7 +157,7 @@ class WorkflowContext:
             raise TypeError(f"ctx.sleep_until() takes a datetime, not {type(when).__name__}")
         if timezone.is_naive(when):
             raise ValueError("ctx.sleep_until() needs an aware datetime (with a tzinfo)")
-        if not timezone.is_aware(timezone.now()):
+        if not timezone.is_aware(clock.now()):
             when = timezone.make_naive(when)
         self._sleep(lambda now: when)
 
@@ -177,7 +177,7 @@ class WorkflowContext:
             return self._outcome(recorded)
         if self._replay:
             raise _ReplayStop(step_id, step_name, "signal")
-        started = timezone.now()
+        started = clock.now()
         timeout_at = started + dt.timedelta(seconds=seconds) if seconds is not None else None
         while True:
             taken = self._store(
@@ -204,7 +204,7 @@ class WorkflowContext:
 
     def now(self) -> dt.datetime:
         """The current time, recorded on first call so that every run sees the same."""
-        return self._memoized("ctx.now", timezone.now)
+        return self._memoized("ctx.now", clock.now)
 
     def uuid4(self) -> uuid.UUID:
         """A random UUID, recorded on first call."""
@@ -225,7 +225,7 @@ class WorkflowContext:
             if self._aborted or self._abort.is_set():
                 self._aborted = True
                 raise self._stop_run("the execution was canceled or its lease was lost")
-            if self._deadline_at is not None and timezone.now() >= self._deadline_at:
+            if self._deadline_at is not None and clock.now() >= self._deadline_at:
                 raise _DeadlineExceeded()
         if explicit_id is None:
             # Only derived ids count: an explicit id never shifts the others of its name.
@@ -291,7 +291,7 @@ class WorkflowContext:
             self._on_step(step_id)
         attempt = self._retry_attempts + 1 if self._retry_step_id == step_id else 1
         while True:
-            started = timezone.now()
+            started = clock.now()
             try:
                 if atomic:
                     return self._attempt_atomic(
@@ -331,7 +331,7 @@ class WorkflowContext:
                     describe_error(error),
                 )
                 if delay > durable_settings.DURABLE_INLINE_RETRY_SECONDS:
-                    due = timezone.now() + dt.timedelta(seconds=delay)
+                    due = clock.now() + dt.timedelta(seconds=delay)
                     self._store(store.suspend_on_timer, self._lease, step_id, TimerKind.RETRY, due)
                     self._suspend()
                 if self._abort.wait(delay):
@@ -430,7 +430,7 @@ class WorkflowContext:
             return self._outcome(recorded)
         if self._replay:
             raise _ReplayStop(step_id, name, "step")
-        return self._record_value(step_id, name, produce(), timezone.now())
+        return self._record_value(step_id, name, produce(), clock.now())
 
     def _sleep(self, due_from_now: Callable[[dt.datetime], dt.datetime]) -> None:
         step_id = self._enter(_SLEEP, None)
@@ -439,7 +439,7 @@ class WorkflowContext:
             return
         if self._replay:
             raise _ReplayStop(step_id, _SLEEP, "timer")
-        now = timezone.now()
+        now = clock.now()
         due = due_from_now(now)
         if due <= now:
             self._record_value(step_id, _SLEEP, None, now)

@@ -15,9 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db import DatabaseError, transaction
-from django.utils import timezone
 
-from . import store
+from . import clock, store
 from .calls import describe_error
 from .context import WorkflowContext
 from .exceptions import (
@@ -78,7 +77,7 @@ def _run(
     on_step: Callable[[str], None] | None,
 ) -> Outcome:
     lease = claimed.lease
-    if claimed.deadline_at is not None and timezone.now() >= claimed.deadline_at:
+    if claimed.deadline_at is not None and clock.now() >= claimed.deadline_at:
         return _timed_out(lease)
     try:
         definition = register.get_workflow(claimed.workflow_name)

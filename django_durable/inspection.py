@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
-from . import engine, step_ids
+from . import clock, engine, step_ids
 from .api import NameOrFunction, error_dict, execution_row, get_workflow
 from .conf import durable_settings
 from .events import Event, events_of
@@ -101,7 +101,7 @@ class WorkerInfo:
 
 def list_workers(*, include_stopped: bool = True) -> list[WorkerInfo]:
     """Every known worker, most recently heard from first, with what each holds now."""
-    now = timezone.now()
+    now = clock.now()
     silent_since = now - dt.timedelta(seconds=float(durable_settings.DURABLE_LEASE_SECONDS))
     rows = WorkerProcess.objects.order_by("-last_heartbeat_at")
     if not include_stopped:

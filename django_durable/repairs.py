@@ -7,9 +7,7 @@ import math
 import uuid
 from collections.abc import Iterable
 
-from django.utils import timezone
-
-from . import step_ids, store
+from . import clock, step_ids, store
 from .exceptions import (
     DurableError,
     ExecutionNotFound,
@@ -135,7 +133,7 @@ def prune_workflows(
                 f"cannot prune {status} executions: only finished ones "
                 f"({_all(FINAL_STATUSES)}) can be pruned"
             )
-    now = timezone.now()
+    now = clock.now()
     before = now - dt.timedelta(days=days)
     pruned = store.prune(before, wanted, dry_run=dry_run)
     if not dry_run:

@@ -11,6 +11,8 @@ from django.db import connection
 from django_durable.models import Status, WorkflowExecution
 from django_durable.worker import Worker
 
+pytest_plugins = ["pytester"]  # a user's own suite, run in a subprocess (the fixture test)
+
 MANAGE = Path(__file__).resolve().parent / "manage.py"
 FINAL = {Status.COMPLETED, Status.FAILED, Status.CANCELED, Status.TIMED_OUT}
 

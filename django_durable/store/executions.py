@@ -8,9 +8,8 @@ import uuid
 
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections
 from django.db.models import Q
-from django.utils import timezone
 
-from .. import dialect, step_ids
+from .. import clock, dialect, step_ids
 from ..exceptions import ExecutionConflict, ExecutionFinished, ExecutionNotFound, _Abort
 from ..models import FINAL_STATUSES, RunOutcome, Status, Timer, TimerKind, WorkflowExecution
 from . import runs
@@ -34,7 +33,7 @@ def create_execution(
     nothing is written. With ``owner``, the execution starts already claimed by that owner.
     """
     execution_id = execution_id or str(uuid.uuid4())
-    now = timezone.now()
+    now = clock.now()
     row = WorkflowExecution(
         id=execution_id,
         workflow_name=workflow_name,
@@ -136,7 +135,7 @@ def claim(
     """
     if limit <= 0:
         return []
-    now = timezone.now()
+    now = clock.now()
     if connection.features.has_select_for_update_skip_locked:
         with dialect.write_transaction():
             rows = _candidates(limit, now, lock=True, skip=skip_workflows)
@@ -173,7 +172,7 @@ def _candidates(
 
 def claim_one(execution_id: str, owner: str, lease_seconds: float) -> ClaimedExecution | None:
     """Claim one given execution if it is runnable now (used by ``run_workflow``)."""
-    now = timezone.now()
+    now = clock.now()
     with dialect.write_transaction():
         rows = list(
             Executions.filter(_runnable(now), pk=execution_id).values_list(*_CLAIM_COLUMNS)[:1]
@@ -307,7 +306,7 @@ def renew_leases(leases: list[Lease], lease_seconds: float) -> set[str]:
     held = {eid for eid, epoch in current if wanted.get(eid) == epoch}
     if held:
         Executions.filter(pk__in=list(held), lease_owner=owner, status=Status.RUNNING).update(
-            lease_expires_at=timezone.now() + dt.timedelta(seconds=lease_seconds)
+            lease_expires_at=clock.now() + dt.timedelta(seconds=lease_seconds)
         )
     return held
 
@@ -319,7 +318,7 @@ def release(lease: Lease, after: float = 0.0, reason: str = "") -> bool:
     that keeps failing for the same reason is retried with a pause, not in a hot loop.
     ``reason`` goes to the run log.
     """
-    now = timezone.now()
+    now = clock.now()
     if after > 0:
         changes = {"lease_expires_at": now + dt.timedelta(seconds=after)}
         reason = reason or f"runnable again in {after:g} s"
@@ -340,7 +339,7 @@ def running_owners(suffix: str) -> list[str]:
         Executions.filter(
             status=Status.RUNNING,
             lease_owner__endswith=suffix,
-            lease_expires_at__gt=timezone.now(),
+            lease_expires_at__gt=clock.now(),
         )
         .order_by()  # the model's ordering would defeat DISTINCT
         .values_list("lease_owner", flat=True)
@@ -352,7 +351,7 @@ def expire_leases_of(owners: list[str]) -> int:
     """End the leases of owners known to be dead, so their executions are claimable now."""
     if not owners:
         return 0
-    now = timezone.now()
+    now = clock.now()
     with dialect.write_transaction():
         held = Executions.filter(
             status=Status.RUNNING, lease_owner__in=owners, lease_expires_at__gt=now
@@ -392,7 +391,7 @@ def finish(
     ``may_have_timers=False`` skips that delete, for a run that knows there are none.
     """
     conn = connections[DEFAULT_DB_ALIAS]
-    moment = timezone.now()
+    moment = clock.now()
     now = conn.ops.adapt_datetimefield_value(moment)
     values = (
         str(status),
@@ -423,7 +422,7 @@ def finish(
 
 def cancel(execution_id: str, reason: str = "") -> None:
     """Cancel a live execution: no further step of it runs; its timers are deleted."""
-    now = timezone.now()
+    now = clock.now()
     with dialect.write_transaction():
         Timer.objects.filter(execution_id=execution_id).delete()  # timers first: see finish()
         status = lock_status(execution_id)
@@ -453,7 +452,7 @@ def lock_status(execution_id: str) -> str:
 
 
 def has_runnable(skip_workflows: frozenset[str] = frozenset()) -> bool:
-    runnable = Executions.filter(_runnable(timezone.now()))
+    runnable = Executions.filter(_runnable(clock.now()))
     if skip_workflows:
         runnable = runnable.exclude(workflow_name__in=list(skip_workflows))
     return runnable.exists()

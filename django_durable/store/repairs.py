@@ -7,9 +7,8 @@ from collections.abc import Callable, Iterable
 
 from django.db import IntegrityError
 from django.db.models import F
-from django.utils import timezone
 
-from .. import dialect, step_ids
+from .. import clock, dialect, step_ids
 from ..exceptions import ExecutionExists, ExecutionNotFound, NotRetryable, StepNotRecorded
 from ..models import (
     FINAL_STATUSES,
@@ -46,7 +45,7 @@ def retry(execution_ids: Iterable[str], timeout_of: TimeoutOf) -> dict[str, str]
 
 
 def _retry_batch(ids: list[str], timeout_of: TimeoutOf) -> dict[str, str]:
-    now = timezone.now()
+    now = clock.now()
     with dialect.write_transaction():
         rows = list(
             Executions.select_for_update()
@@ -124,7 +123,7 @@ def fork(
     Return the id and whether it was created: a fork that already exists with the same
     source and step is left alone (the fork is idempotent, like a start with an id).
     """
-    now = timezone.now()
+    now = clock.now()
     source = Executions.filter(pk=source_id).values_list("workflow_name", "input").first()
     if source is None:
         raise ExecutionNotFound(source_id)

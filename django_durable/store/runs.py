@@ -11,9 +11,8 @@ import datetime as dt
 import functools
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
-from django.utils import timezone
 
-from .. import dialect
+from .. import clock, dialect
 from ..models import RunOutcome, TimerKind, WorkflowRun
 
 Runs = WorkflowRun.objects
@@ -57,7 +56,7 @@ def close_run(
 ) -> None:
     """End the run of ``execution_id`` at ``epoch``, unless something ended it already."""
     conn = connections[DEFAULT_DB_ALIAS]
-    ended = conn.ops.adapt_datetimefield_value(now or timezone.now())
+    ended = conn.ops.adapt_datetimefield_value(now or clock.now())
     cursor.execute(
         _close_sql(conn.vendor),
         [
@@ -98,7 +97,7 @@ def end_open_runs(execution_ids, outcome: str, detail: str = "", *, before_epoch
     if before_epoch is not None:
         runs = runs.filter(epoch__lt=before_epoch)
     return runs.update(
-        ended_at=timezone.now(), outcome=str(outcome), detail=dialect.storable_text(detail)
+        ended_at=clock.now(), outcome=str(outcome), detail=dialect.storable_text(detail)
     )
 
 

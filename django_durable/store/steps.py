@@ -5,9 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections
-from django.utils import timezone
 
-from .. import dialect
+from .. import clock, dialect
 from ..exceptions import _Abort
 from ..models import Status, StepResult, StepStatus, WorkflowExecution
 from .executions import fenced
@@ -64,7 +63,7 @@ def record_step(lease: Lease, step: RecordedStep, started_at: dt.datetime) -> No
         dialect.storable_text(step.error_traceback) if failed else "",
         step.attempts,
         adapt_datetime(started_at),
-        adapt_datetime(timezone.now()),
+        adapt_datetime(clock.now()),
         dialect.storable_text(step.arguments) if step.arguments else "",
         lease.execution_id,
         lease.epoch,

@@ -6,9 +6,8 @@ import datetime as dt
 
 from django.db import connection, transaction
 from django.db.models import Count, Min
-from django.utils import timezone
 
-from .. import dialect, step_ids
+from .. import clock, dialect, step_ids
 from ..exceptions import ExecutionFinished, _Abort
 from ..models import (
     FINAL_STATUSES,
@@ -32,7 +31,7 @@ def suspend_on_timer(
     lease: Lease, step_id: str, kind: str, due_at: dt.datetime, status: str = Status.SLEEPING
 ) -> None:
     """Put the execution to sleep until ``due_at``; its run ends here."""
-    now = timezone.now()
+    now = clock.now()
     with dialect.write_transaction():
         # Timer rows before the execution row, in every transaction (see store.finish).
         # A timer already there (from an earlier run that crashed after suspending) keeps
@@ -72,7 +71,7 @@ def suspend_on_signal(
     signals: a signal delivered concurrently either committed before that look and is seen,
     or waits for the row and then finds the execution ``WAITING`` and wakes it.
     """
-    now = timezone.now()
+    now = clock.now()
     with dialect.write_transaction():
         if timeout_at is not None:
             _add_timer(lease.execution_id, step_id, TimerKind.SIGNAL_TIMEOUT, timeout_at, now)
@@ -119,7 +118,7 @@ def consume_signal(
         signal_pk, payload = found
         payload = None if payload is None else bytes(payload)
         Signal.objects.filter(pk=signal_pk).update(
-            consumed_at=timezone.now(), consumed_by_step_id=step_id
+            consumed_at=clock.now(), consumed_by_step_id=step_id
         )
         record_step(lease, RecordedStep(step_id, name, StepStatus.COMPLETED, payload), started_at)
     return True, payload
@@ -127,7 +126,7 @@ def consume_signal(
 
 def deliver_signal(execution_id: str, name: str, payload: bytes) -> None:
     """Store a signal for an execution and wake it if it is waiting."""
-    now = timezone.now()
+    now = clock.now()
     with dialect.write_transaction():
         status = lock_status(execution_id)
         if status in FINAL_STATUSES:
@@ -147,7 +146,7 @@ def fire_due_timers(limit: int, execution_id: str | None = None) -> int:
     wait as ``None``; both wake the execution. A retry timer only wakes it. A workflow
     timeout ends a live execution as ``TIMED_OUT``.
     """
-    now = timezone.now()
+    now = clock.now()
     with dialect.write_transaction():
         due = Timer.objects.filter(due_at__lte=now).order_by("due_at")
         if execution_id is not None:
@@ -211,5 +210,11 @@ def pending_timers() -> tuple[int, dt.datetime | None]:
     return timers["count"], timers["first"]
 
 
-def next_timer_due() -> dt.datetime | None:
-    return Timer.objects.order_by("due_at").values_list("due_at", flat=True).first()
+def next_timer_due(execution_id: str | None = None) -> dt.datetime | None:
+    """When the earliest timer (of one execution, if given) is due; ``None`` without one."""
+    timers = (
+        Timer.objects.all()
+        if execution_id is None
+        else Timer.objects.filter(execution_id=execution_id)
+    )
+    return timers.order_by("due_at").values_list("due_at", flat=True).first()

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-from django.utils import timezone
-
+from .. import clock
 from ..models import WorkerProcess
 
 Workers = WorkerProcess.objects
@@ -13,7 +12,7 @@ Workers = WorkerProcess.objects
 
 def register_worker(worker_id: str, host: str, pid: int, threads: int, queues=()) -> None:
     """Insert (or, for a reused id, reset) the row of a worker that is starting."""
-    now = timezone.now()
+    now = clock.now()
     Workers.update_or_create(
         pk=worker_id,
         defaults={
@@ -32,13 +31,13 @@ def register_worker(worker_id: str, host: str, pid: int, threads: int, queues=()
 def beat(worker_id: str, current_steps: dict[str, str]) -> None:
     """Note that the worker is alive, and what each of its runs is doing now."""
     Workers.filter(pk=worker_id).update(
-        last_heartbeat_at=timezone.now(),
+        last_heartbeat_at=clock.now(),
         current_steps=json.dumps(current_steps) if current_steps else "",
     )
 
 
 def worker_stopped(worker_id: str) -> None:
-    now = timezone.now()
+    now = clock.now()
     Workers.filter(pk=worker_id).update(stopped_at=now, last_heartbeat_at=now, current_steps="")
 
 

@@ -392,3 +392,30 @@ def evolving(ctx):
         ctx.step(_renamed_first, ctx.execution_id, step_id="first")
     ctx.sleep(3600)
     return "done"
+
+
+def _double(n):
+    return n * 2
+
+
+@register.workflow()
+def day_long(ctx, steps: int):
+    """``steps`` steps, a one-day sleep in the middle, and the clock read on both sides."""
+    before = ctx.now()
+    total = sum(ctx.step(_double, n) for n in range(steps // 2))
+    ctx.sleep(dt.timedelta(days=1))
+    total += sum(ctx.step(_double, n) for n in range(steps // 2, steps))
+    return {"total": total, "slept": (ctx.now() - before).total_seconds()}
+
+
+@register.workflow()
+def reminds_forever(ctx):
+    while True:
+        ctx.sleep(60)
+
+
+@register.workflow()
+def welcome(ctx, user_id: int):
+    sent = ctx.run_activity("send_email", user_id)
+    approved = ctx.wait_signal("approve")
+    return {"sent": sent, "approved": approved}

@@ -1,6 +1,6 @@
 from django.core.management.base import CommandError
-from django.utils import timezone
 
+from django_durable import clock
 from django_durable.api import get_workflow
 from django_durable.cli import DurableCommand, age, one_line, table, to_json, when
 from django_durable.exceptions import DurableError
@@ -68,7 +68,7 @@ class Command(DurableCommand):
         if not rows:
             self.stdout.write("no executions")
             return
-        now = timezone.now()
+        now = clock.now()
         self.stdout.write(
             table(
                 ["ID", "WORKFLOW", "STATUS", "AGE", "NOW"],
@@ -93,7 +93,7 @@ class Command(DurableCommand):
         if not workers:
             self.stdout.write("no workers have run against this database")
             return
-        now = timezone.now()
+        now = clock.now()
         rows = []
         for worker in workers:
             holds = ", ".join(
