@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from . import clock
+from .exceptions import InvalidInput
 from .registry import register
 from .worker import InlineDriver
 
@@ -40,8 +41,12 @@ def run_until_idle(
     :func:`~django_durable.signal_workflow` and call this again. Raises :class:`StillBusy`
     after ``max_runs`` runs (a workflow that never ends, like a loop of sleeps).
     """
+    if isinstance(max_runs, bool) or not isinstance(max_runs, int) or max_runs < 1:
+        raise InvalidInput(f"max_runs must be a whole number of 1 or more, not {max_runs!r}")
     if isinstance(until, dt.timedelta):
         until = clock.now() + until
+    elif until is not None and not isinstance(until, dt.datetime):
+        raise InvalidInput(f"until takes a datetime or a timedelta, not {until!r}")
     driver = InlineDriver(heartbeat=False)
     # Timers are fired only when nothing is runnable: the clock moves only then, and each
     # look for due timers is a query the common path does not need.

@@ -44,6 +44,7 @@ from django_durable.exceptions import (
     PayloadTooLarge,
     SerializationError,
     StepNotRecorded,
+    UnknownActivity,
     UnknownWorkflow,
     WaitTimeout,
     WorkflowFailed,
@@ -60,6 +61,7 @@ from django_durable.models import (
 )
 from django_durable.registry import Registry, register
 from django_durable.serialization import dumps
+from django_durable.testing import override_activity, run_until_idle
 from tests.conftest import manage, run_burst
 from tests.testapp import durable_activities, durable_workflows
 from tests.testapp.models import SideEffect
@@ -1003,6 +1005,24 @@ ROWS = [
         lambda s: list_workflows(limit=-5),
         InvalidInput,
         r"^the limit must be a whole number of 1 or more, not -5$",
+    ),
+    Row(
+        "harness-override-unknown-activity",
+        lambda s: override_activity("nope", print).__enter__(),
+        UnknownActivity,
+        r"^unknown activity 'nope'",
+    ),
+    Row(
+        "harness-zero-max-runs",
+        lambda s: run_until_idle(max_runs=0),
+        InvalidInput,
+        r"^max_runs must be a whole number of 1 or more, not 0$",
+    ),
+    Row(
+        "harness-until-not-a-time",
+        lambda s: run_until_idle(until="tomorrow"),
+        InvalidInput,
+        r"^until takes a datetime or a timedelta, not 'tomorrow'$",
     ),
     Row(
         "cli-prune-running-status",
