@@ -15,6 +15,7 @@ __all__ = [
     "RetryPolicy",
     "cancel_workflow",
     "fork_workflow",
+    "get_event",
     "get_workflow",
     "inspect_workflow",
     "list_workers",
@@ -31,6 +32,7 @@ __all__ = [
 # Where each lazily imported name lives.
 _LAZY = {
     "cancel_workflow": "api",
+    "get_event": "api",
     "get_workflow": "api",
     "inspect_workflow": "inspection",
     "list_workers": "inspection",
@@ -47,6 +49,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from .api import (
         cancel_workflow,
+        get_event,
         get_workflow,
         run_workflow,
         signal_workflow,

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from . import clock, step_ids, store
+from .calls import timeout_seconds
 from .exceptions import (
     ExecutionNotFound,
     InvalidInput,
@@ -164,6 +165,29 @@ def signal_workflow(execution_id: str, name: str, payload: Any = None) -> None:
     step_ids.check_signal_name(name)
     data = dumps(payload, what=f"the payload of signal {name!r}")
     store.deliver_signal(execution_id, name, data)
+
+
+def get_event(execution_id: str, key: str, timeout: float | None = None) -> Any:
+    """The latest value the execution published under ``key`` with ``ctx.set_event``.
+
+    Without one yet, wait up to ``timeout`` seconds for it (not at all by default), then
+    return ``None``; an execution that has ended publishes nothing more, so the wait stops
+    there. Raises :class:`~django_durable.exceptions.ExecutionNotFound` for an unknown id.
+    """
+    step_ids.check_event_key(key)
+    seconds = timeout_seconds(timeout, "get_event", allow_zero=True)
+    deadline = None if seconds is None else time.monotonic() + seconds
+    pause = 0.01
+    while True:
+        found, data = store.event_value(execution_id, key)
+        if found:
+            return loads(data)
+        status = execution_row(execution_id).status
+        remaining = 0.0 if deadline is None else deadline - time.monotonic()
+        if status in FINAL_STATUSES or remaining <= 0:
+            return None
+        time.sleep(min(pause, remaining))
+        pause = min(pause * 2, 0.2)
 
 
 def cancel_workflow(execution_id: str, reason: str | None = None) -> None:

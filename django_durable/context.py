@@ -202,6 +202,31 @@ class WorkflowContext:
             if outcome == store.SUSPENDED:
                 self._suspend()
 
+    def set_event(self, key: str, value: Any) -> None:
+        """Publish ``value`` under ``key`` for outside code to read with ``get_event``.
+
+        The latest value per key wins. Memoized like a step: a rerun publishes nothing
+        again, and a value that cannot be stored raises here, naming its type.
+        """
+        if not isinstance(key, str) or not key:
+            raise TypeError("ctx.set_event() needs a key (a non-empty string)")
+        step_name = step_ids.set_event_name(key)
+        step_id = self._enter(step_name, None)
+        if self._lookup(step_id, step_name) is not None:
+            return
+        if self._replay:
+            raise _ReplayStop(step_id, step_name, "step")
+        data = dumps(value, what=f"the value of event {key!r} (step {step_id!r})")
+        step = store.RecordedStep(step_id, step_name, StepStatus.COMPLETED, data)
+        started = clock.now()
+        if (
+            self._store(store.publish_event, self._lease, step, key, started, on_conflict=step_id)
+            is _CONFLICT
+        ):
+            self._reload(step_id, step_name)
+            return
+        self._memo[step_id] = step
+
     def now(self) -> dt.datetime:
         """The current time, recorded on first call so that every run sees the same."""
         return self._memoized("ctx.now", clock.now)

@@ -17,6 +17,7 @@ from .events import Event, events_of
 from .exceptions import InvalidInput, StepNotRecorded, UnknownWorkflow
 from .models import (
     LIVE_STATUSES,
+    EventValue,
     RunOutcome,
     Signal,
     Status,
@@ -73,6 +74,10 @@ def inspect_workflow(execution_id: str, replay: bool = False) -> dict:
         }
         for s in Signal.objects.filter(execution_id=execution_id).order_by("id")
     ]
+    report["published"] = {
+        event.key: {"value": loads(event.value), "updated_at": event.updated_at}
+        for event in EventValue.objects.filter(execution_id=execution_id).order_by("key")
+    }
     if replay:
         report["replay"] = engine.replay(execution_id).as_dict()
     return report

@@ -193,6 +193,38 @@ class Signal(models.Model):
         return serialization.loads(self.payload)
 
 
+class EventValue(models.Model):
+    """The latest value an execution published under a key with ``ctx.set_event``.
+
+    Read by :func:`~django_durable.get_event` while the execution runs and after it ends
+    (progress for a web page, a payment link, an intermediate result).
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    execution = models.ForeignKey(  # indexed by the unique constraint, as StepResult's
+        WorkflowExecution, on_delete=models.CASCADE, related_name="event_values", db_index=False
+    )
+    key = models.CharField(max_length=255)
+    value = models.BinaryField(null=True, blank=True)
+    # The step that published it: a later set_event of the same key replaces the value.
+    step_id = models.CharField(max_length=255)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["execution_id", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["execution", "key"], name="durable_event_unique"),
+        ]
+        verbose_name = "published event"
+
+    def __str__(self) -> str:
+        return f"{self.key} of {self.execution_id}"
+
+    @property
+    def decoded_value(self):
+        return serialization.loads(self.value)
+
+
 class RunOutcome(models.TextChoices):
     """How one run of an execution ended."""
 

@@ -14,6 +14,7 @@ MAX_LENGTH = 255
 RESERVED_PREFIX = "ctx."
 SLEEP = "ctx.sleep"
 WAIT_SIGNAL_PREFIX = "ctx.wait_signal:"
+SET_EVENT_PREFIX = "ctx.set_event:"
 WORKFLOW_TIMEOUT = "ctx.timeout"
 # A signal name becomes part of its wait's step id ("ctx.wait_signal:<name>:<n>"), so it is
 # kept well under the step id's limit.
@@ -33,6 +34,11 @@ def name_of(step_id: str) -> str:
 def wait_signal_name(signal_name: str) -> str:
     """The step name of ``ctx.wait_signal(signal_name)``."""
     return WAIT_SIGNAL_PREFIX + signal_name
+
+
+def set_event_name(key: str) -> str:
+    """The step name of ``ctx.set_event(key, ...)``."""
+    return SET_EVENT_PREFIX + key
 
 
 def text_problem(text: object, *, max_length: int = MAX_LENGTH) -> str | None:
@@ -62,10 +68,18 @@ def check_execution_id(execution_id: object) -> None:
 
 def check_signal_name(name: object) -> None:
     """Raise :class:`InvalidInput` unless ``name`` can be a signal's name."""
+    _check_short_name(name, "a signal name")
+
+
+def check_event_key(key: object) -> None:
+    """Raise :class:`InvalidInput` unless ``key`` can be an event's key."""
+    _check_short_name(key, "an event key")
+
+
+def _check_short_name(name: object, what: str) -> None:
+    # Signal names and event keys become part of a step id ("ctx.…:<name>:<n>").
     longest = MAX_SIGNAL_NAME_LENGTH
     if not isinstance(name, str) or not name.strip() or len(name) > longest:
-        raise InvalidInput(
-            f"a signal name must be a non-empty string of at most {longest} characters"
-        )
+        raise InvalidInput(f"{what} must be a non-empty string of at most {longest} characters")
     if "\x00" in name:
-        raise InvalidInput("a signal name must not contain NUL characters")
+        raise InvalidInput(f"{what} must not contain NUL characters")

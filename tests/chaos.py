@@ -10,7 +10,8 @@ variant on the test database through :func:`run_chaos`.
 
 Workload: executions of ``chaos_mix`` (tests/testapp/durable_chaos.py) with random plans of
 plain steps, atomic steps that write a ledger row, sleeps of 0-3 s, signal waits answered at a
-random moment, steps that fail once and then succeed under a retry policy, steps that fail once
+random moment, progress published with ``ctx.set_event`` (the last value must be readable at
+the end), steps that fail once and then succeed under a retry policy, steps that fail once
 for good until the runner retries their execution (``retry_workflow``), and workflows that
 fail on purpose. Faults: a random worker is killed (SIGKILL, or SIGTERM for a graceful stop)
 every 0.5-3 s and a new one started; on PostgreSQL the server is restarted once and worker
@@ -109,8 +110,8 @@ class ChaosReport:
 def make_plan(rng: random.Random) -> list:
     plan = []
     for k in range(rng.randint(2, 7)):
-        kinds = ["step", "atomic", "sleep", "signal", "flaky", "broken"]
-        kind = rng.choices(kinds, [4, 2, 2, 1, 1, 0.5])[0]
+        kinds = ["step", "atomic", "sleep", "signal", "flaky", "broken", "event"]
+        kind = rng.choices(kinds, [4, 2, 2, 1, 1, 0.5, 1])[0]
         if kind == "step":
             plan.append(["step", f"s{k}", round(rng.uniform(0.0, 0.05), 3)])
         elif kind == "atomic":
@@ -121,6 +122,8 @@ def make_plan(rng: random.Random) -> list:
             plan.append(["signal", f"go{k}"])
         elif kind == "broken":
             plan.append(["broken", f"b{k}"])
+        elif kind == "event":
+            plan.append(["event", k])
         else:
             # 0.2 s is retried in the worker thread, 1.5 s on a timer (the execution sleeps).
             plan.append(["flaky", f"f{k}", rng.choice([0.2, 1.5])])
@@ -472,6 +475,24 @@ def check(report: ChaosReport, ids: list, plans: list, workers: Workers) -> None
         ):
             report.lost += 1
             report.problem(f"{eid}: failed with {row['error_type']}: {row['error_message']}")
+
+    # Published events: the last value each completed execution set is the one stored.
+    from django_durable.models import EventValue
+
+    published = dict(
+        EventValue.objects.filter(execution__id__startswith=prefix, key="progress").values_list(
+            "execution_id", "value"
+        )
+    )
+    for eid, plan in zip(ids, plans, strict=True):
+        values = [item[1] for item in plan if item[0] == "event"]
+        row = rows.get(eid)
+        if not values or row is None or row["status"] != "COMPLETED":
+            continue
+        stored = published.get(eid)
+        if stored is None or loads(bytes(stored)) != values[-1]:
+            report.lost += 1
+            report.problem(f"{eid}: event 'progress' is {stored!r}, expected {values[-1]!r}")
 
     recorded = {
         (eid, step_id): finished.timestamp()

@@ -25,6 +25,7 @@ from django.test import override_settings
 from django_durable import (
     cancel_workflow,
     fork_workflow,
+    get_event,
     get_workflow,
     prune_workflows,
     retry_workflow,
@@ -672,6 +673,13 @@ ROWS = [
         r"^wrong arguments for step '_one' \(step '_one:1'\): too many positional arguments$",
     ),
     ctx_row("activity_unknown", E + "UnknownActivity", r"unknown activity 'no_such_activity'"),
+    ctx_row("set_event_empty_key", "builtins.TypeError", r"^ctx.set_event\(\) needs a key"),
+    ctx_row("set_event_nul_key", "builtins.ValueError", r"must not contain NUL characters"),
+    ctx_row(
+        "set_event_unstorable",
+        E + "SerializationError",
+        r"the value of event 'progress' \(step 'ctx.set_event:progress:1'\).*object",
+    ),
     ctx_row(
         "activity_wrong_kwargs",
         E + "InvalidInput",
@@ -1023,6 +1031,26 @@ ROWS = [
         lambda s: run_until_idle(until="tomorrow"),
         InvalidInput,
         r"^until takes a datetime or a timedelta, not 'tomorrow'$",
+    ),
+    Row(
+        "api-get-event-unknown-execution",
+        lambda s: get_event("missing", "progress"),
+        ExecutionNotFound,
+        r"^no workflow execution with id 'missing'$",
+    ),
+    Row(
+        "api-get-event-long-key",
+        lambda s: get_event(s, "k" * 201),
+        InvalidInput,
+        r"^an event key must be a non-empty string of at most 200 characters$",
+        setup=finished,
+    ),
+    Row(
+        "api-get-event-negative-timeout",
+        lambda s: get_event(s, "progress", timeout=-1),
+        ValueError,
+        r"^get_event\(\) needs a positive number of seconds, not -1$",
+        setup=finished,
     ),
     Row(
         "cli-prune-running-status",

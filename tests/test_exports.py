@@ -6,6 +6,7 @@ def test_public_names_are_pinned():
         "RetryPolicy",
         "cancel_workflow",
         "fork_workflow",
+        "get_event",
         "get_workflow",
         "inspect_workflow",
         "list_workers",

@@ -19,6 +19,7 @@ from .executions import (
     renew_leases,
     running_owners,
 )
+from .published import event_value, publish_event
 from .repairs import RETRYABLE_STATUSES, check_retryable, failed_execution_ids, fork, prune, retry
 from .runs import end_run
 from .steps import load_steps, record_failed_attempt, record_step
@@ -56,6 +57,7 @@ __all__ = [
     "consume_signal",
     "create_execution",
     "deliver_signal",
+    "event_value",
     "end_run",
     "expire_leases_of",
     "failed_execution_ids",
@@ -68,6 +70,7 @@ __all__ = [
     "pending_timers",
     "record_failed_attempt",
     "prune",
+    "publish_event",
     "prune_workers",
     "record_step",
     "register_worker",

@@ -112,6 +112,9 @@ def chaos_mix(ctx, plan: list):
             # until the chaos runner retries it (retry_workflow) and the step succeeds.
             sid = item[1]
             results.append(ctx.step(chaos_flaky, eid, sid, _run_epoch(ctx), step_id=sid))
+        elif kind == "event":
+            ctx.set_event("progress", item[1])
+            results.append(None)
         elif kind == "fail":
             raise ChaosFailure("planned failure")
         else:

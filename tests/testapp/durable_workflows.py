@@ -202,6 +202,9 @@ BAD_CTX_CALLS = {
     "step_wrong_args": lambda ctx: ctx.step(_one, 1, 2),
     "activity_unknown": lambda ctx: ctx.run_activity("no_such_activity"),
     "activity_wrong_kwargs": lambda ctx: ctx.run_activity("send_email", user=7),
+    "set_event_empty_key": lambda ctx: ctx.set_event("", 1),
+    "set_event_nul_key": lambda ctx: ctx.set_event("a\x00b", 1),
+    "set_event_unstorable": lambda ctx: ctx.set_event("progress", object()),
 }
 
 
@@ -419,3 +422,15 @@ def welcome(ctx, user_id: int):
     sent = ctx.run_activity("send_email", user_id)
     approved = ctx.wait_signal("approve")
     return {"sent": sent, "approved": approved}
+
+
+@register.workflow()
+def reports_progress(ctx, total: int):
+    """Publishes its progress, a link, waits for "go", then publishes that it finished."""
+    ctx.set_event("link", "https://pay.example/42")
+    for done in range(1, total + 1):
+        ctx.step(_double, done)
+        ctx.set_event("progress", {"done": done, "of": total})
+    ctx.wait_signal("go")
+    ctx.set_event("progress", "finished")
+    return total
