@@ -316,3 +316,31 @@ def pending_signals(execution_id: str) -> list[dict]:
         {"name": name, "sent_at": sent_at}
         for name, sent_at in rows.order_by("id").values_list("name", "created_at")
     ]
+
+
+def list_schedules() -> list[dict]:
+    """Every scheduled workflow: its cron expression, next tick, and latest execution."""
+    from . import schedules
+    from .registry import scheduled_workflows
+
+    now = clock.now()
+    found = []
+    for definition in scheduled_workflows(register):
+        latest = (
+            WorkflowExecution.objects.filter(
+                workflow_name=definition.name, pk__startswith=f"{definition.name}@"
+            )
+            .order_by("-created_at")
+            .values("id", "status")
+            .first()
+        )
+        found.append(
+            {
+                "workflow": definition.name,
+                "schedule": definition.schedule,
+                "next_tick": schedules.next_tick(definition.schedule, now),
+                "latest_execution": latest["id"] if latest else None,
+                "latest_status": latest["status"] if latest else None,
+            }
+        )
+    return found

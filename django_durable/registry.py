@@ -23,6 +23,8 @@ class WorkflowDefinition:
     name: str
     fn: Callable[..., Any]
     timeout: float | None = None
+    # A five-field cron expression: one execution is started per tick.
+    schedule: str | None = None
 
     @property
     def module(self) -> str:
@@ -56,21 +58,31 @@ class Registry:
     def workflow(self, fn: F, /) -> F: ...
     @overload
     def workflow(
-        self, *, name: str | None = None, timeout: float | None = None
+        self,
+        *,
+        name: str | None = None,
+        timeout: float | None = None,
+        schedule: str | None = None,
     ) -> Callable[[F], F]: ...
 
-    def workflow(self, fn=None, /, *, name=None, timeout=None):
+    def workflow(self, fn=None, /, *, name=None, timeout=None, schedule=None):
         """Register a workflow function ``fn(ctx, **inputs)``.
 
         ``name`` defaults to the function's ``__name__``; ``timeout`` (seconds) ends an
-        execution that runs longer as ``TIMED_OUT``.
+        execution that runs longer as ``TIMED_OUT``; ``schedule`` (a five-field cron
+        expression, in ``TIME_ZONE``) starts one execution, without inputs, per tick.
         """
         _check_name(name, "workflow")
         _check_timeout(timeout, "workflow")
+        _check_schedule(schedule)
 
         def decorator(func: F) -> F:
             _check_callable(func, "workflow")
-            definition = WorkflowDefinition(name or func.__name__, func, _seconds(timeout))
+            if schedule is not None:
+                _check_runs_without_inputs(func)
+            definition = WorkflowDefinition(
+                name or func.__name__, func, _seconds(timeout), schedule
+            )
             self._add(self.workflows, definition, "workflow")
             setattr(func, _DEFINITION_ATTR, definition)
             return func
@@ -156,6 +168,37 @@ def _check_name(name: object, kind: str) -> None:
             f"{step_ids.MAX_LENGTH} characters "
             "without NUL characters"
         )
+
+
+def _check_schedule(schedule: object) -> None:
+    if schedule is None:
+        return
+    from .schedules import ScheduleError, check
+
+    try:
+        check(schedule)
+    except ScheduleError as exc:
+        raise ImproperlyConfigured(f"register.workflow(schedule=...): {exc}") from None
+
+
+def _check_runs_without_inputs(func: Callable[..., Any]) -> None:
+    # A tick starts the workflow with no inputs: every parameter after ctx needs a default.
+    parameters = list(inspect.signature(func).parameters.values())[1:]
+    required = [
+        p.name
+        for p in parameters
+        if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    if required:
+        raise ImproperlyConfigured(
+            f"scheduled workflow {func.__name__!r} is started with no inputs at each tick, "
+            f"but needs {', '.join(required)}: give them defaults"
+        )
+
+
+def scheduled_workflows(registry: Registry) -> list[WorkflowDefinition]:
+    """The workflows with a ``schedule``, by name."""
+    return sorted((d for d in registry.workflows.values() if d.schedule), key=lambda d: d.name)
 
 
 def _check_timeout(timeout: object, kind: str) -> None:

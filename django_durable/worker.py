@@ -26,6 +26,7 @@ from .conf import durable_settings
 from .engine import Outcome, run_claimed
 from .identity import local_suffix, new_owner_id, pid_of, process_alive
 from .repairs import prune_workflows
+from .ticks import TickStarter
 
 logger = logging.getLogger("django_durable")
 
@@ -221,6 +222,7 @@ class Worker:
         # Workflows this process does not have: their executions are handed back and left
         # out of its claims, for a worker that runs the code that has them.
         self._unknown_workflows: set[str] = set()
+        self._ticks = TickStarter()
 
     # --- control ----------------------------------------------------------------------
 
@@ -451,6 +453,10 @@ class Worker:
 
     def _fire_timers(self) -> float:
         poll = float(durable_settings.DURABLE_TIMER_POLL_SECONDS)
+        if not self.burst:
+            # A burst worker drains work; only long-running workers start scheduled ticks.
+            if self._guard(self._ticks.start_due, default=[]):
+                self._wake.set()
         batch = int(durable_settings.DURABLE_TIMER_BATCH_SIZE)
         fired = self._guard(store.fire_due_timers, batch, default=0)
         if fired:

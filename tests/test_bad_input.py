@@ -635,6 +635,19 @@ ROWS = [
         r"must be a non-empty string of at most 255 characters",
     ),
     Row(
+        "registry-schedule-bad-cron",
+        lambda s: register.workflow(name="nightly", schedule="0 25 * * *"),
+        ImproperlyConfigured,
+        r"^register.workflow\(schedule=...\): '0 25 \* \* \*' is not a valid cron expression: "
+        r"Bad hour$",
+    ),
+    Row(
+        "registry-schedule-of-a-workflow-with-inputs",
+        lambda s: register.workflow(name="nightly", schedule="0 3 * * *")(lambda ctx, a, b: a),
+        ImproperlyConfigured,
+        r"is started with no inputs at each tick, but needs a, b: give them defaults$",
+    ),
+    Row(
         "registry-name-with-nul",
         lambda s: register.activity(name="a\x00b"),
         ImproperlyConfigured,

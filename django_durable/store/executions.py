@@ -451,6 +451,13 @@ def lock_status(execution_id: str) -> str:
     return status
 
 
+def has_scheduled_executions(workflow_name: str) -> bool:
+    """Whether any execution was ever started for a tick of this workflow's schedule."""
+    return Executions.filter(
+        workflow_name=workflow_name, pk__startswith=f"{workflow_name}@"
+    ).exists()
+
+
 def has_runnable(skip_workflows: frozenset[str] = frozenset()) -> bool:
     runnable = Executions.filter(_runnable(clock.now()))
     if skip_workflows:

@@ -6,6 +6,7 @@ from django_durable.cli import DurableCommand, age, one_line, table, to_json, wh
 from django_durable.exceptions import DurableError
 from django_durable.inspection import (
     describe_now,
+    list_schedules,
     list_workers,
     list_workflows,
     pending_signals,
@@ -41,12 +42,19 @@ class Command(DurableCommand):
             action="store_true",
             help="show the worker processes: live, stopped and dead, and what each runs",
         )
+        parser.add_argument(
+            "--schedules",
+            action="store_true",
+            help="show the scheduled workflows: cron expression, next tick, latest execution",
+        )
 
-    def handle(self, *args, execution_id, json, status, workflow, limit, workers, **options):
-        if workers:
-            if execution_id:
-                raise CommandError("--workers shows every worker; it takes no execution ID")
-            self._show_workers(json)
+    def handle(
+        self, *args, execution_id, json, status, workflow, limit, workers, schedules, **options
+    ):
+        if workers or schedules:
+            if execution_id or (workers and schedules):
+                raise CommandError("--workers and --schedules each show a list; give one alone")
+            self._show_workers(json) if workers else self._show_schedules(json)
             return
         if execution_id:
             try:
@@ -113,6 +121,25 @@ class Command(DurableCommand):
             )
         headers = ["WORKER", "HOST", "PID", "THREADS", "QUEUES", "STATE", "LAST SEEN", "RUNNING"]
         self.stdout.write(table(headers, rows))
+
+    def _show_schedules(self, json):
+        found = list_schedules()
+        if json:
+            self.stdout.write(to_json(found))
+            return
+        if not found:
+            self.stdout.write("no scheduled workflows (register.workflow(schedule=...))")
+            return
+        rows = [
+            [
+                s["workflow"],
+                s["schedule"],
+                when(s["next_tick"]),
+                f"{s['latest_execution']} ({s['latest_status']})" if s["latest_execution"] else "-",
+            ]
+            for s in found
+        ]
+        self.stdout.write(table(["WORKFLOW", "SCHEDULE", "NEXT TICK", "LATEST"], rows))
 
     def _show_one(self, info):
         lines = [
