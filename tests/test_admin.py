@@ -128,18 +128,21 @@ def test_list_reads_a_fixed_number_of_queries_and_never_counts_the_whole_table(c
     assert len(big_page.context["cl"].result_list) == 50
     assert len(small) == len(big), "\n".join(big)
     counts = [sql for sql in big if sql.upper().startswith("SELECT COUNT(*)")]
-    assert counts and all("LIMIT" in sql.upper() for sql in counts)
+    assert all("LIMIT" in sql.upper() for sql in counts)
 
 
 def test_a_long_list_says_more_than_the_cap_instead_of_counting(client, monkeypatch):
+    from django_durable.admin import WorkflowExecutionAdmin
     from django_durable.admin.listing import CappedPaginator
 
     monkeypatch.setattr(CappedPaginator, "cap", 3)
+    monkeypatch.setattr(WorkflowExecutionAdmin, "list_per_page", 2)
     staff(client, "view_workflowexecution")
     for n in range(5):
         start_workflow("add", a=n, b=1)
     html = text(client.get(reverse(CHANGELIST)))
     assert "more than 3" in html
+    assert len(client.get(reverse(CHANGELIST), {"p": "2"}).context["cl"].result_list) == 2
 
 
 def test_runs_leave_out_hand_backs_and_a_timeout_in_the_queue_says_never_started(client):
@@ -197,6 +200,32 @@ def test_execution_page_of_a_sleeper_draws_the_pending_sleep_as_an_open_bar(clie
     html = text(client.get(url("change", eid)))
     assert re.search(r'dd-bar dd-bar-sleep dd-open"[^>]*title="ctx.sleep:1: sleeping', html)
     assert "until " in html  # an hour away: the bar is cut at the edge, its due time written
+
+
+def test_execution_page_of_a_waiter_draws_the_open_wait_and_flags_signals_nobody_waits_for(
+    client,
+):
+    staff(client, "view_workflowexecution")
+    eid = start_workflow("approval", timeout=600)
+    run_burst()
+    signal_workflow(eid, "aprove", {"typo": True})  # a name the workflow never waits for
+    run_burst()  # the signal woke it; it waits for "approve" again
+    html = text(client.get(url("change", eid)))
+    assert re.search(r'dd-bar dd-bar-signal dd-open"[^>]*title="ctx.wait_signal:approve:1', html)
+    assert "times out at" in html  # the fact "Waiting for"
+    assert "no ctx.wait_signal(&#x27;aprove&#x27;) so far" in html
+
+
+def test_ids_that_need_quoting_in_urls_work_on_every_page(client):
+    staff(client, superuser=True)
+    eid = start_workflow("approval", workflow_id="tenant/42_order?x=1")
+    run_burst()
+    page = client.get(url("change", eid))
+    assert page.status_code == 200
+    for name in ("cancel", "signal", "fork"):
+        assert client.get(url(name, eid)).status_code == 200, name
+    assert client.post(url("signal", eid), {"name": "approve", "payload": "1"}).status_code == 302
+    assert client.get(url("history", eid)).status_code == 200
 
 
 def test_execution_page_tags_types_folds_long_values_and_keeps_tracebacks(client):
@@ -410,3 +439,34 @@ def test_start_form_starts_a_registered_workflow_and_refuses_bad_input(client):
     assert log_messages("u7", ADDITION) == ["Started workflow 'onboard_user'"]
     again = client.post(url("start"), {"workflow": "add", "input": "{}", "workflow_id": "u7"})
     assert "already exists" in text(again)
+
+
+def test_a_running_execution_shows_the_step_its_worker_reports_as_an_open_bar():
+    from django.utils import timezone
+
+    from django_durable.admin import timeline
+    from django_durable.admin.listing import RowFacts
+    from django_durable.admin.waits import waiting_for
+
+    now = timezone.now()
+    at = lambda seconds: now - dt.timedelta(seconds=seconds)  # noqa: E731
+    execution = WorkflowExecution(
+        id="e1", workflow_name="w", status="RUNNING", created_at=at(10), started_at=at(9),
+        lease_owner="worker-1", lease_epoch=1,
+    )  # fmt: skip
+    steps = [
+        StepResult(
+            execution_id="e1", step_id="load:1", name="load", status="COMPLETED",
+            attempts=1, started_at=at(9), finished_at=at(8),
+        )
+    ]  # fmt: skip
+    runs = [WorkflowRun(execution_id="e1", epoch=1, worker="worker-1", started_at=at(9))]
+    drawn = timeline.build(execution, steps, runs, [], now, running_step="charge:1")
+    [load, charge] = drawn.lanes
+    assert (load.label, load.bars[0].kind) == ("load:1", "completed")
+    assert (charge.label, charge.bars[0].kind, charge.bars[0].open) == ("charge:1", "running", True)
+    assert drawn.run_lane.bars[0].open and drawn.now_at == 100.0
+    for bar in [*load.bars, *charge.bars, *drawn.run_lane.bars]:
+        assert 0 <= bar.left and bar.left + bar.width <= 100.001
+    facts = RowFacts(running_step="charge:1", latest_run=runs[0])
+    assert waiting_for(execution, facts, now) == "step charge:1 running on worker-1"

@@ -1,6 +1,5 @@
 """ctx.set_event and get_event: the latest value per key, while an execution runs and after."""
 
-
 import pytest
 
 from django_durable import get_event, signal_workflow, start_workflow

@@ -32,12 +32,13 @@ from .formatting import between, duration, full_moment, outcome_badge, short_err
 from .listing import page_facts
 from .waits import waiting_for
 
-STEP_LIMIT = 500
-EVENT_LIMIT = 500
+# Past these the page lists the first rows and says how many more there are (and where).
+STEP_LIMIT = 100
+EVENT_LIMIT = 200
 SIGNAL_LIMIT = 200
 RUN_LIMIT = 200
 # Timeline lanes shown at once; the others are folded below them.
-OPEN_LANES = 40
+OPEN_LANES = 30
 
 
 @dataclass

@@ -222,6 +222,13 @@ def _totals(execution, steps, runs, timers, suspended_at, now) -> dict[str, str]
         if step.name.startswith(step_ids.WAIT_SIGNAL_PREFIX):
             began = min(step.started_at, suspended_at.get(step.step_id, step.started_at))
             waiting += between(began, step.finished_at)
+    last = runs[-1] if runs else None
+    if (
+        execution.status == Status.WAITING
+        and last is not None
+        and last.outcome == RunOutcome.WAITING_SIGNAL
+    ):
+        waiting += between(suspended_at.get(last.waiting_on, last.ended_at or now), now)
     working = sum(
         between(r.started_at, r.ended_at or now)
         for r in runs
