@@ -193,6 +193,18 @@ def test_execution_page_shows_timeline_steps_and_events_and_escapes_user_data(cl
     assert "<form" not in html.split('id="content-main"')[1]  # read-only: no form at all
 
 
+def test_execution_page_shows_published_values_escaped(client):
+    staff(client, "view_workflowexecution")
+    eid = start_workflow("reports_progress", total=2)
+    run_burst()
+    html = text(client.get(url("change", eid)))
+    published = html.split('id="published"')[1].split('id="runs"')[0]
+    assert "Published values (2)" in published
+    assert "https://pay.example/42" in published
+    assert "ctx.set_event:progress:2" in published  # the step that set the latest value
+    assert "&quot;done&quot;: 2" in published
+
+
 def test_execution_page_of_a_sleeper_draws_the_pending_sleep_as_an_open_bar(client):
     staff(client, "view_workflowexecution")
     eid = start_workflow("onboard_user", user_id=1)

@@ -1,4 +1,5 @@
-"""What the execution page shows: facts, timeline, steps, events, timers, signals, runs.
+"""What the execution page shows: facts, timeline, steps, events, timers, signals, published
+values (``ctx.set_event``), runs.
 
 Everything is loaded here in a fixed number of queries, with the long lists cut at a
 limit: an execution of 10,000 steps still gives a page that loads fast and stays short.
@@ -17,6 +18,7 @@ from ..events import events_of
 from ..models import (
     FINAL_STATUSES,
     LIVE_STATUSES,
+    EventValue,
     RunOutcome,
     Signal,
     Status,
@@ -60,6 +62,7 @@ def page_context(execution: WorkflowExecution, now: dt.datetime) -> dict:
     runs = list(WorkflowRun.objects.filter(execution_id=execution.pk).order_by("epoch"))
     timers = list(Timer.objects.filter(execution_id=execution.pk).order_by("due_at"))
     signals = list(Signal.objects.filter(execution_id=execution.pk).order_by("id")[:SIGNAL_LIMIT])
+    published = list(EventValue.objects.filter(execution_id=execution.pk).order_by("key"))
     running_step = _running_step(execution)
     drawn = timeline.build(execution, steps, runs, timers, now, running_step)
     events = events_of(execution)
@@ -83,6 +86,7 @@ def page_context(execution: WorkflowExecution, now: dt.datetime) -> dict:
         "events_cut": max(0, len(events) - EVENT_LIMIT),
         "timers": timers,
         "signal_rows": _signal_rows(execution, signals, steps, runs),
+        "published_rows": [(event, payloads.render(event.value)) for event in published],
         "run_rows": [_run_row(run, now) for run in runs[-RUN_LIMIT:]],
         "runs_cut": max(0, len(runs) - RUN_LIMIT),
         "run_count": len(runs) - hand_backs,
