@@ -95,6 +95,7 @@ class WorkflowExecution(models.Model):
             ("fork_workflowexecution", "Can fork workflow executions"),
             ("signal_workflowexecution", "Can send signals to workflow executions"),
             ("start_workflowexecution", "Can start workflow executions"),
+            ("prune_workflowexecution", "Can prune finished workflow executions"),
         ]
 
     def __str__(self) -> str:

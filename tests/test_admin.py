@@ -8,7 +8,7 @@ import re
 import time
 
 import pytest
-from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
+from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.contrib.auth.models import Permission, User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -66,6 +66,11 @@ def test_list_filters_by_status_workflow_and_error_type(client):
     assert [row.pk for row in page.context["cl"].result_list] == [failed]
     page = client.get(reverse(CHANGELIST), {"created_at__gte": "2000-01-01 00:00:00+00:00"})
     assert len(page.context["cl"].result_list) == 3
+    # A workflow that failed because a step failed is found by the step's own error type.
+    step_failed = start_workflow("fails_first_time")
+    run_burst()
+    page = client.get(reverse(CHANGELIST), {"error_type": "builtins.RuntimeError"})
+    assert [row.pk for row in page.context["cl"].result_list] == [step_failed]
 
 
 def test_search_finds_an_execution_by_id_workflow_or_text_inside_its_input(client):
@@ -100,6 +105,14 @@ def test_list_shows_what_each_execution_waits_for_and_how_it_ended(client):
     assert "ValueError: boom on purpose" in html
     assert "ctx.wait_signal:approve:1" in html  # the step it is on
     assert 'name="_save"' not in html
+
+
+def test_a_step_in_retry_backoff_says_which_attempt_failed_and_why(client):
+    staff(client, "view_workflowexecution")
+    start_workflow("retrying_slowly", fail_times=1)
+    run_burst()
+    html = text(client.get(reverse(CHANGELIST)))
+    assert re.search(r"retry of step flaky:1 at [^;]+; attempt 1 of 3 failed: \w+Error", html)
 
 
 def test_list_reads_a_fixed_number_of_queries_and_never_counts_the_whole_table(client):
@@ -482,3 +495,39 @@ def test_a_running_execution_shows_the_step_its_worker_reports_as_an_open_bar():
         assert 0 <= bar.left and bar.left + bar.width <= 100.001
     facts = RowFacts(running_step="charge:1", latest_run=runs[0])
     assert waiting_for(execution, facts, now) == "step charge:1 running on worker-1"
+
+
+def test_prune_counts_first_then_deletes_old_finished_executions_and_logs_it(client):
+    import datetime as dt
+
+    from django_durable.models import WorkflowExecution
+
+    staff(client, "view_workflowexecution")
+    assert client.get(url("prune")).status_code == 403  # a permission of its own
+    assert "Prune old executions" not in text(client.get(reverse(CHANGELIST)))
+    client.logout()
+    User.objects.all().delete()
+    staff(client, "view_workflowexecution", "prune_workflowexecution")
+    old = start_workflow("add", a=1, b=2)
+    run_burst()
+    live = start_workflow("approval")
+    run_burst()
+    assert "Prune old executions" in text(client.get(reverse(CHANGELIST)))
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=31)
+    WorkflowExecution.objects.filter(pk=old).update(finished_at=long_ago)  # a month old
+    choices = {"older_than_days": "30", "statuses": ["COMPLETED", "FAILED"]}
+    counted = client.post(url("prune"), choices)
+    assert counted.status_code == 200
+    assert "Delete 1 finished execution(s)?" in text(counted)
+    # The confirmation carries what was counted; deleting needs the same choices.
+    assert 'name="counted" value="30|COMPLETED,FAILED"' in text(counted)
+    assert WorkflowExecution.objects.filter(pk=old).exists()  # counting deletes nothing
+    done = client.post(url("prune"), {**choices, "counted": "30|COMPLETED,FAILED"})
+    assert done.status_code == 302
+    assert list(WorkflowExecution.objects.values_list("pk", flat=True)) == [live]
+    entry = LogEntry.objects.get(action_flag=DELETION)
+    assert entry.change_message == (
+        "Pruned 1 execution(s) that ended COMPLETED, FAILED over 30 day(s) ago"
+    )
+    bad = client.post(url("prune"), {"older_than_days": "-1", "statuses": ["COMPLETED"]})
+    assert bad.status_code == 200 and "greater than or equal to 0" in text(bad)

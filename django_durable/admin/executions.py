@@ -107,7 +107,11 @@ class WorkflowExecutionAdmin(OperationsMixin, admin.ModelAdmin):
         return search_condition(queryset, term), False
 
     def changelist_view(self, request, extra_context=None):
-        extra = {"can_start": self.has_start_permission(request), **(extra_context or {})}
+        extra = {
+            "can_start": self.has_start_permission(request),
+            "can_prune": self.has_prune_permission(request),
+            **(extra_context or {}),
+        }
         return super().changelist_view(request, extra)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):

@@ -123,6 +123,28 @@ class StartForm(forms.Form):
         return _text_problem(value, "An execution id") if value else None
 
 
+FINISHED_ORDER = ("COMPLETED", "FAILED", "CANCELED", "TIMED_OUT")
+
+
+class PruneForm(forms.Form):
+    older_than_days = forms.FloatField(
+        min_value=0,
+        label="Ended more than (days) ago",
+        help_text="Only executions that ended this many days ago or earlier are deleted.",
+    )
+    statuses = forms.MultipleChoiceField(
+        choices=[(s, s.capitalize().replace("_", " ")) for s in FINISHED_ORDER],
+        widget=forms.CheckboxSelectMultiple,
+        label="That ended",
+    )
+    # What the confirmation page counted: deleting needs the same choices.
+    counted = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def preview_key(self) -> str:
+        data = self.cleaned_data
+        return f"{data['older_than_days']:g}|{','.join(sorted(data['statuses']))}"
+
+
 def signature_of(name: str) -> str:
     """A workflow's inputs as written in its code: "(user_id: int)"."""
     try:

@@ -139,7 +139,12 @@ class WorkflowFilter(admin.SimpleListFilter):
 
 
 class ErrorTypeFilter(admin.SimpleListFilter):
-    """Error types of the latest failures: a bounded read, not a DISTINCT over every row."""
+    """Root error types of the latest failures: a bounded read, not a DISTINCT over every row.
+
+    The root type, not ``error_type``: a workflow that failed because a step failed raised
+    ``StepFailed``, and what support staff look for is the step's own error (a
+    ``ConnectionError``, a ``KeyError``).
+    """
 
     title = "error type"
     parameter_name = "error_type"
@@ -151,13 +156,13 @@ class ErrorTypeFilter(admin.SimpleListFilter):
         types = {self.value()} - {None}
         for status in (Status.FAILED, Status.TIMED_OUT):
             latest = WorkflowExecution.objects.filter(status=status).order_by("-finished_at")
-            types.update(latest.values_list("error_type", flat=True)[: self.recent])
+            types.update(latest.values_list("root_error_type", flat=True)[: self.recent])
         types = sorted(types - {""})
         return [(kind, kind.rsplit(".", 1)[-1]) for kind in types]
 
     def queryset(self, request, queryset):
         value = self.value()
-        return queryset.filter(error_type=value) if value else queryset
+        return queryset.filter(root_error_type=value) if value else queryset
 
 
 @dataclass

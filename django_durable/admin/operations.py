@@ -1,4 +1,4 @@
-"""The admin's actions on executions: cancel, retry, fork, signal, start.
+"""The admin's actions on executions: cancel, retry, fork, signal, start, prune.
 
 Each one has a permission of its own (or the broad built-in one: "change" for the actions
 on an execution, "add" for starting one), asks for confirmation on a page of its own, goes
@@ -22,11 +22,20 @@ import django_durable
 from .. import repairs
 from ..api import start_workflow_with
 from ..cli import one_line, to_json
+from ..conf import durable_settings
 from ..exceptions import DurableError
 from ..models import LIVE_STATUSES, RunOutcome, StepResult, WorkflowExecution, WorkflowRun
 from ..registry import register
 from ..step_ids import WAIT_SIGNAL_PREFIX, name_of
-from .forms import CancelForm, ForkForm, SignalForm, StartForm, signature_of
+from .forms import (
+    FINISHED_ORDER,
+    CancelForm,
+    ForkForm,
+    PruneForm,
+    SignalForm,
+    StartForm,
+    signature_of,
+)
 
 OPERATION_TEMPLATE = "admin/django_durable/workflowexecution/operation.html"
 # The broad built-in permission that also allows each operation.
@@ -36,6 +45,7 @@ BROAD_PERMISSION = {
     "fork": "change",
     "signal": "change",
     "start": "add",
+    "prune": "delete",
 }
 # A list action touches at most this many executions; more is a job for durable_retry.
 MAX_SELECTED = 500
@@ -65,10 +75,16 @@ class OperationsMixin:
     def has_start_permission(self, request) -> bool:
         return self._allowed(request, "start")
 
+    def has_prune_permission(self, request) -> bool:
+        return self._allowed(request, "prune")
+
     def operation_urls(self):
         prefix = f"{self.opts.app_label}_{self.opts.model_name}"
         wrap = self.admin_site.admin_view
-        urls = [path("start/", wrap(self.start_view), name=f"{prefix}_start")]
+        urls = [
+            path("start/", wrap(self.start_view), name=f"{prefix}_start"),
+            path("prune/", wrap(self.prune_view), name=f"{prefix}_prune"),
+        ]
         for operation in ("cancel", "retry", "fork", "signal"):
             view = getattr(self, f"{operation}_view")
             urls.append(
@@ -209,6 +225,64 @@ class OperationsMixin:
             extra={"workflows": workflows},
         )
 
+    def prune_view(self, request):
+        """Delete finished executions older than some days: count first, then confirm."""
+        if not self.has_prune_permission(request):
+            raise PermissionDenied
+        retention = durable_settings.DURABLE_RETENTION_DAYS
+        initial = {"older_than_days": 30 if retention is None else retention}
+        initial["statuses"] = list(FINISHED_ORDER)
+        form = PruneForm(request.POST if request.method == "POST" else None, initial=initial)
+        title, intro, submit, danger = (
+            "Prune finished executions",
+            "Count the finished executions that ended before the chosen age; nothing is "
+            "deleted until you confirm. Their steps, timers, signals and runs go with them.",
+            "Count them",
+            False,
+        )
+        if form.is_valid():
+            days, statuses = form.cleaned_data["older_than_days"], form.cleaned_data["statuses"]
+            key = form.preview_key()
+            if form.cleaned_data["counted"] == key:
+                pruned = self._call(
+                    form, django_durable.prune_workflows, older_than_days=days, statuses=statuses
+                )
+                if pruned is not None:
+                    count = 0 if pruned is True else pruned
+                    _log_prune(request, self.opts, count, days, statuses)
+                    self.message_user(
+                        request,
+                        f"Deleted {count} finished execution(s) that ended over {days:g} "
+                        "day(s) ago.",
+                        messages.SUCCESS,
+                    )
+                    return HttpResponseRedirect(
+                        reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
+                    )
+            else:
+                count = self._call(
+                    form,
+                    django_durable.prune_workflows,
+                    older_than_days=days,
+                    statuses=statuses,
+                    dry_run=True,
+                )
+                if count is not None:
+                    count = 0 if count is True else count
+                    confirmed = request.POST.copy()
+                    confirmed["counted"] = key
+                    form = PruneForm(confirmed, initial=initial)
+                    title = f"Delete {count} finished execution(s)?"
+                    intro = (
+                        f"{count} execution(s) that ended {', '.join(statuses)} over {days:g} "
+                        "day(s) ago will be deleted with their steps, timers, signals and "
+                        "runs. This cannot be undone."
+                    )
+                    submit, danger = f"Yes, delete {count}", True
+        return self._page(
+            request, form, None, title=title, intro=intro, submit=submit, danger=danger
+        )
+
     # --- list actions ------------------------------------------------------------------
 
     def cancel_selected(self, request, queryset):
@@ -333,6 +407,23 @@ class OperationsMixin:
             "danger": action == "cancel_selected",
         }
         return TemplateResponse(request, OPERATION_TEMPLATE, context)
+
+
+def _log_prune(request, opts, count: int, days: float, statuses: list[str]) -> None:
+    # One entry for the whole prune: the executions are gone, so it names none of them.
+    from django.contrib.admin.models import DELETION, LogEntry
+    from django.contrib.contenttypes.models import ContentType
+
+    LogEntry.objects.create(
+        user_id=request.user.pk,
+        content_type=ContentType.objects.get_for_model(opts.model),
+        object_id="",
+        object_repr=f"{count} execution(s)"[:200],
+        action_flag=DELETION,
+        change_message=(
+            f"Pruned {count} execution(s) that ended {', '.join(statuses)} over {days:g} day(s) ago"
+        ),
+    )
 
 
 class _Confirm(forms.Form):

@@ -31,7 +31,7 @@ def waiting_for(execution: WorkflowExecution, facts: RowFacts, now: dt.datetime)
             if timer.kind == TimerKind.SLEEP:
                 return f"sleep until {due}"
             if timer.kind == TimerKind.RETRY:
-                return f"retry of step {timer.step_id} at {due}"
+                return f"retry of step {timer.step_id} at {due}" + _last_attempt(execution)
         return "a timer"
     if status == Status.WAITING:
         return _waiting(run, timers, now)
@@ -42,6 +42,15 @@ def waiting_for(execution: WorkflowExecution, facts: RowFacts, now: dt.datetime)
     if execution.error_type:
         return short_error(execution.error_type, execution.error_message)
     return ""
+
+
+def _last_attempt(execution: WorkflowExecution) -> str:
+    # Written by every failed attempt of the step now being retried (see store.steps).
+    if not execution.retry_attempts:
+        return ""
+    limit = f" of {execution.retry_max_attempts}" if execution.retry_max_attempts else ""
+    error = short_error(execution.retry_error_type, execution.retry_error_message)
+    return f"; attempt {execution.retry_attempts}{limit} failed: {error}"
 
 
 def _waiting(run, timers, now) -> str:
