@@ -7,7 +7,7 @@ import sys
 from io import StringIO
 
 import pytest
-from django.core.management import call_command, get_commands, load_command_class
+from django.core.management import CommandError, call_command, get_commands, load_command_class
 
 from django_durable import cancel_workflow, signal_workflow, start_workflow
 from tests.conftest import MANAGE, run_burst
@@ -105,3 +105,19 @@ def test_status_points_at_executions_no_worker_of_this_code_can_run():
     out, _ = call("durable_status")
     line = next(line for line in out.splitlines() if line.startswith(eid))
     assert "queued, but this code has no workflow 'ghost'" in line
+
+
+def test_an_unknown_workflow_points_at_installed_apps():
+    with pytest.raises(CommandError, match=r"is that app in INSTALLED_APPS\?\)$"):
+        call("durable_start", "onboard_usr")
+
+
+def test_a_worker_id_reads_host_and_pid_first():
+    import socket
+
+    from django_durable.identity import new_owner_id, pid_of
+
+    owner = new_owner_id()
+    host, pid, _rest = owner.split(":", 2)
+    assert (host, int(pid)) == (socket.gethostname().replace(":", "").replace("@", ""), os.getpid())
+    assert pid_of(owner) == os.getpid()
