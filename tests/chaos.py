@@ -314,7 +314,7 @@ def run_chaos(config: ChaosConfig, db_name: str, log_dir: Path, label: str = "")
     from django.db import connection
 
     from django_durable import retry_workflow, signal_workflow, start_workflow
-    from django_durable.exceptions import NotRetryable
+    from django_durable.exceptions import ExecutionFinished, NotRetryable
     from django_durable.models import FINAL_STATUSES, Status, WorkflowExecution
 
     vendor = connection.vendor
@@ -338,6 +338,7 @@ def run_chaos(config: ChaosConfig, db_name: str, log_dir: Path, label: str = "")
     broken = [
         eid for eid, plan in zip(ids, plans, strict=True) if any(i[0] == "broken" for i in plan)
     ]
+    broken_set = set(broken)
     step_failed = "django_durable.exceptions.StepFailed"
     workers = Workers(config, db_name, log_dir)
     for _ in range(config.workers):
@@ -358,7 +359,15 @@ def run_chaos(config: ChaosConfig, db_name: str, log_dir: Path, label: str = "")
             now = time.monotonic()
             while signals and signals[0][0] <= now:
                 _, i, k, name = signals.pop(0)
-                with_retry(signal_workflow, ids[i], name, signal_payload(i, k))
+                try:
+                    with_retry(signal_workflow, ids[i], name, signal_payload(i, k))
+                except ExecutionFinished:
+                    if ids[i] not in broken_set:
+                        raise
+                    # Failed for good until the runner retries it: send the signal after.
+                    signals.append((now + 0.5, i, k, name))
+                    signals.sort()
+                    break
             if now >= next_count:
                 to_retry = with_retry(
                     lambda: list(

@@ -216,3 +216,32 @@ def test_prune_deletes_old_finished_executions_with_their_rows_and_keeps_the_res
 def test_prune_refuses_bad_ages_and_live_statuses(kwargs, message):
     with pytest.raises(InvalidInput, match=message):
         prune_workflows(**kwargs)
+
+
+def test_a_worker_prunes_on_its_own_when_a_retention_is_set(settings):
+    import threading
+
+    from django_durable.worker import Worker
+    from tests.conftest import wait_for
+
+    old = start_workflow("add", a=1, b=2)
+    run_burst()
+    kept = start_workflow("add", a=2, b=2)
+    run_burst()
+    WorkflowExecution.objects.filter(pk=old).update(
+        finished_at=timezone.now() - dt.timedelta(days=40)
+    )
+    settings.DURABLE_RETENTION_DAYS = 30
+    worker = Worker(threads=1)  # not burst: the pruner runs at start, then hourly
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        wait_for(
+            lambda: not WorkflowExecution.objects.filter(pk=old).exists(),
+            timeout=20,
+            message="the worker's prune",
+        )
+    finally:
+        worker.stop()
+        thread.join(30)
+    assert list(WorkflowExecution.objects.values_list("pk", flat=True)) == [kept]
