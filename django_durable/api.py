@@ -17,6 +17,7 @@ from .exceptions import (
     WaitTimeout,
     WorkflowFailed,
 )
+from .inline import InlineDriver
 from .models import (
     FINAL_STATUSES,
     Status,
@@ -25,7 +26,6 @@ from .models import (
 )
 from .registry import WorkflowDefinition, register
 from .serialization import dumps, loads
-from .worker import InlineDriver
 
 NameOrFunction = str | Callable[..., Any]
 

@@ -20,8 +20,8 @@ from typing import Any
 
 from . import clock
 from .exceptions import InvalidInput
+from .inline import InlineDriver
 from .registry import register
-from .worker import InlineDriver
 
 __all__ = ["reset_clock", "override_activity", "run_until_idle"]
 
