@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import inspect as _inspect
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from . import clock, step_ids, store
+from . import clock, queues, step_ids, store
 from .calls import timeout_seconds
 from .exceptions import (
     ExecutionNotFound,
-    InvalidInput,
     WaitTimeout,
     WorkflowFailed,
 )
@@ -24,29 +22,45 @@ from .models import (
     StepResult,
     WorkflowExecution,
 )
-from .registry import WorkflowDefinition, register
+from .registry import register
 from .serialization import dumps, loads
 
 NameOrFunction = str | Callable[..., Any]
 
 
 def start_workflow(
-    name_or_fn: NameOrFunction, *, workflow_id: str | None = None, **inputs: Any
+    name_or_fn: NameOrFunction,
+    *,
+    workflow_id: str | None = None,
+    queue: str | None = None,
+    priority: int | None = None,
+    **inputs: Any,
 ) -> str:
     """Start an execution of a workflow and return its id.
 
     With ``workflow_id`` the start is idempotent: if an execution with that id exists, it is
-    left alone and its id is returned. Called inside ``transaction.atomic()``, the
-    execution becomes visible to workers when that transaction commits.
+    left alone and its id is returned. ``queue`` overrides the workflow's queue and
+    ``priority`` places it in that queue (lower runs first; 0 by default). Called inside
+    ``transaction.atomic()``, the execution becomes visible to workers when that
+    transaction commits.
     """
-    return start_workflow_with(name_or_fn, inputs, workflow_id=workflow_id)
+    return start_workflow_with(
+        name_or_fn, inputs, workflow_id=workflow_id, queue=queue, priority=priority
+    )
 
 
 def start_workflow_with(
-    name_or_fn: NameOrFunction, inputs: dict[str, Any], *, workflow_id: str | None = None
+    name_or_fn: NameOrFunction,
+    inputs: dict[str, Any],
+    *,
+    workflow_id: str | None = None,
+    queue: str | None = None,
+    priority: int | None = None,
 ) -> str:
     """:func:`start_workflow` with the inputs as a dict, so that any input name works."""
-    return start_execution(name_or_fn, inputs, workflow_id=workflow_id).execution_id
+    return start_execution(
+        name_or_fn, inputs, workflow_id=workflow_id, queue=queue, priority=priority
+    ).execution_id
 
 
 @dataclass(frozen=True)
@@ -60,28 +74,31 @@ class Started:
 
 
 def start_execution(
-    name_or_fn: NameOrFunction, inputs: dict[str, Any], *, workflow_id: str | None = None
+    name_or_fn: NameOrFunction,
+    inputs: dict[str, Any],
+    *,
+    workflow_id: str | None = None,
+    queue: str | None = None,
+    priority: int | None = None,
 ) -> Started:
     """:func:`start_workflow_with`, saying whether an execution with the id existed."""
     definition = register.get_workflow(name_or_fn)
-    data = _encode_inputs(definition, inputs)
+    data = definition.encode_inputs(inputs)
     if workflow_id is not None:
         step_ids.check_execution_id(workflow_id)
+    queue, priority = queues.placement(definition.queue, queue, priority)
     execution_id, created = store.create_execution(
-        definition.name, data, execution_id=workflow_id, timeout=definition.timeout
+        definition.name,
+        data,
+        execution_id=workflow_id,
+        timeout=definition.timeout,
+        queue=queue,
+        priority=priority,
     )
     if created:
         return Started(execution_id, True)
     stored = WorkflowExecution.objects.values_list("input", flat=True).get(pk=execution_id)
     return Started(execution_id, False, other_inputs=loads(stored) != loads(data))
-
-
-def _encode_inputs(definition: WorkflowDefinition, inputs: dict[str, Any]) -> bytes:
-    try:
-        _inspect.signature(definition.fn).bind(None, **inputs)
-    except TypeError as exc:
-        raise InvalidInput(f"wrong inputs for workflow {definition.name!r}: {exc}") from None
-    return dumps(inputs, what=f"the input of workflow {definition.name!r}")
 
 
 def wait_workflow(execution_id: str, timeout: float | None = None) -> Any:
@@ -118,12 +135,13 @@ def run_workflow(name_or_fn: NameOrFunction, **inputs: Any) -> Any:
     wait blocks until another process sends the signal. A running worker may take part.
     """
     definition = register.get_workflow(name_or_fn)
-    data = _encode_inputs(definition, inputs)
+    data = definition.encode_inputs(inputs)
     driver = InlineDriver()
     execution_id, _ = store.create_execution(
         definition.name,
         data,
         timeout=definition.timeout,
+        queue=queues.check_queue(definition.queue),
         owner=driver.owner,
         lease_seconds=driver.lease_seconds,
     )

@@ -65,3 +65,25 @@ def check_time_zone_support(app_configs=None, **kwargs):
             id="django_durable.W001",
         )
     ]
+
+
+@checks.register()
+def check_queues(app_configs=None, **kwargs):
+    from .queues import QueueSettingError, configured
+    from .registry import register
+
+    try:
+        queues = configured()
+    except QueueSettingError as exc:
+        return [checks.Error(str(exc), id="django_durable.E004")]
+    return [
+        checks.Error(
+            f"workflow {definition.name!r} is registered on queue {definition.queue!r}, "
+            "which DURABLE_QUEUES does not declare",
+            hint=f'Add "{definition.queue}": {{}} (or its limits) to DURABLE_QUEUES.',
+            obj=definition.module,
+            id="django_durable.E005",
+        )
+        for definition in register.workflows.values()
+        if definition.queue not in queues
+    ]

@@ -40,6 +40,11 @@ DEFAULTS: dict[str, Any] = {
     # their steps, timers, signals and runs) once an hour, as `durable_prune` does; None
     # keeps everything.
     "DURABLE_RETENTION_DAYS": None,
+    # Queues besides "default", with their limits across all workers:
+    # {"emails": {"concurrency": 5, "rate_limit": (100, 60)}} runs at most 5 executions of
+    # the queue at once and starts at most 100 per 60 seconds. A queue needs no limit to
+    # be declared ({"reports": {}}); an undeclared name is refused where it is used.
+    "DURABLE_QUEUES": {},
 }
 
 

@@ -29,6 +29,7 @@ from .calls import (
     summarize_arguments,
     timeout_seconds,
 )
+from .compose import Composition
 from .conf import durable_settings
 from .dialect import write_transaction
 from .exceptions import (
@@ -52,7 +53,7 @@ _SLEEP = step_ids.SLEEP
 logger = logging.getLogger("django_durable")
 
 
-class WorkflowContext:
+class WorkflowContext(Composition):
     """What workflow code uses to run steps durably. Created by the engine for each run."""
 
     def __init__(

@@ -20,6 +20,7 @@ from . import clock, store
 from .calls import describe_error
 from .context import WorkflowContext
 from .exceptions import (
+    ChildWorkflowFailed,
     NonDeterminismError,
     SerializationError,
     StepFailed,
@@ -126,7 +127,11 @@ def _run(
             error_type=error_type,
             error_message=message,
             error_traceback=trace,
-            root_error_type=error.error_type if isinstance(error, StepFailed) else error_type,
+            root_error_type=(
+                error.error_type
+                if isinstance(error, (StepFailed, ChildWorkflowFailed)) and error.error_type
+                else error_type
+            ),
         )
         return Outcome.FAILED
     if ctx.suspended:

@@ -191,11 +191,28 @@ class WorkflowFailed(DurableError):
         super().__init__(f"execution {execution_id!r} ended {status}{detail}")
 
 
+class ChildWorkflowFailed(WorkflowFailed):
+    """``ctx.wait_workflow``: the awaited execution ended failed, canceled or timed out.
+
+    ``error_type`` is the error at the root of the failure (a failed step's own error).
+    Raised the same way on every later run of the waiting workflow, which may catch it.
+    """
+
+
 class WaitTimeout(DurableError, TimeoutError):
-    def __init__(self, execution_id: str, timeout: float, status: str):
+    def __init__(self, execution_id: str, timeout: float, status: str = ""):
         self.execution_id = execution_id
+        self.timeout = timeout
+        state = f" (it is {status})" if status else ""
+        super().__init__(f"execution {execution_id!r} did not finish within {timeout:g} s{state}")
+
+
+class UnknownQueue(DurableError, LookupError):
+    def __init__(self, name: object, known: list[str]):
+        self.name = name
         super().__init__(
-            f"execution {execution_id!r} did not finish within {timeout:g} s (it is {status})"
+            f"unknown queue {name!r}: declare it in the DURABLE_QUEUES setting "
+            f"(known queues: {', '.join(known)})"
         )
 
 

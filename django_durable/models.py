@@ -31,6 +31,8 @@ class TimerKind(models.TextChoices):
     SLEEP = "SLEEP", "Sleep"
     RETRY = "RETRY", "Retry backoff"
     SIGNAL_TIMEOUT = "SIGNAL_TIMEOUT", "Signal timeout"
+    # ctx.wait_workflow(..., timeout=...): the wait ends with WaitTimeout.
+    CHILD_TIMEOUT = "CHILD_TIMEOUT", "Wait timeout"
     WORKFLOW_TIMEOUT = "WORKFLOW_TIMEOUT", "Workflow timeout"
 
 
@@ -74,6 +76,16 @@ class WorkflowExecution(models.Model):
     retried_at = models.DateTimeField(null=True, blank=True)
     forked_from = models.CharField(max_length=255, blank=True, default="", db_index=True)
     forked_from_step = models.CharField(max_length=255, blank=True, default="")
+    # Composition: the execution that started this one with ctx.start_workflow ('' for
+    # none; a cancel of the parent cancels it), and the one this execution waits for while
+    # WAITING in ctx.wait_workflow, which wakes it when it ends. Not foreign keys, as above.
+    parent = models.CharField(max_length=255, blank=True, default="", db_index=True)
+    waiting_for = models.CharField(max_length=255, blank=True, default="", db_index=True)
+    # Some execution other than its parent waits for it: its end must look for waiters.
+    awaited = models.BooleanField(default=False)
+    # The queue the execution is claimed from, and its place in it (lower runs first).
+    queue = models.CharField(max_length=100, default="default")
+    priority = models.IntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at"]
@@ -86,6 +98,14 @@ class WorkflowExecution(models.Model):
             # and the same within one workflow (which also serves every lookup by name).
             models.Index(fields=["created_at", "id"], name="durable_exec_created"),
             models.Index(fields=["workflow_name", "created_at"], name="durable_exec_workflow"),
+            # The claim: pending executions by priority, then age, of every queue or of one;
+            # the latter also counts a queue's running executions for its concurrency limit.
+            models.Index(fields=["status", "priority", "created_at"], name="durable_exec_claim"),
+            models.Index(
+                fields=["status", "queue", "priority", "created_at"], name="durable_exec_queue"
+            ),
+            # A queue's rate limit counts the executions that started in its period.
+            models.Index(fields=["queue", "started_at"], name="durable_exec_queue_started"),
         ]
         verbose_name = "workflow execution"
         # One per admin action, so support staff can be given some and not others.
@@ -228,6 +248,22 @@ class EventValue(models.Model):
     @property
     def decoded_value(self):
         return serialization.loads(self.value)
+
+
+class QueueLock(models.Model):
+    """One row per queue with a limit: a claim from the queue locks it first.
+
+    Two workers counting a queue's running executions at once could both take its last
+    slot; the lock makes them count one after the other. The row holds nothing else.
+    """
+
+    name = models.CharField(primary_key=True, max_length=100)
+
+    class Meta:
+        verbose_name = "queue lock"
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class RunOutcome(models.TextChoices):

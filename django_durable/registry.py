@@ -10,8 +10,9 @@ from typing import Any, TypeVar, overload
 from django.core.exceptions import ImproperlyConfigured
 
 from . import step_ids
-from .exceptions import UnknownActivity, UnknownWorkflow
+from .exceptions import InvalidInput, UnknownActivity, UnknownWorkflow
 from .retry import DEFAULT_ACTIVITY_RETRY, RetryPolicy
+from .serialization import dumps
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -25,6 +26,16 @@ class WorkflowDefinition:
     timeout: float | None = None
     # A five-field cron expression: one execution is started per tick.
     schedule: str | None = None
+    # The queue its executions go to unless a start names another.
+    queue: str = "default"
+
+    def encode_inputs(self, inputs: dict[str, Any]) -> bytes:
+        """The stored form of a start's inputs; :class:`InvalidInput` if they do not fit."""
+        try:
+            inspect.signature(self.fn).bind(None, **inputs)
+        except TypeError as exc:
+            raise InvalidInput(f"wrong inputs for workflow {self.name!r}: {exc}") from None
+        return dumps(inputs, what=f"the input of workflow {self.name!r}")
 
     @property
     def module(self) -> str:
@@ -63,25 +74,33 @@ class Registry:
         name: str | None = None,
         timeout: float | None = None,
         schedule: str | None = None,
+        queue: str = "default",
     ) -> Callable[[F], F]: ...
 
-    def workflow(self, fn=None, /, *, name=None, timeout=None, schedule=None):
+    def workflow(self, fn=None, /, *, name=None, timeout=None, schedule=None, queue="default"):
         """Register a workflow function ``fn(ctx, **inputs)``.
 
         ``name`` defaults to the function's ``__name__``; ``timeout`` (seconds) ends an
         execution that runs longer as ``TIMED_OUT``; ``schedule`` (a five-field cron
-        expression, in ``TIME_ZONE``) starts one execution, without inputs, per tick.
+        expression, in ``TIME_ZONE``) starts one execution, without inputs, per tick;
+        ``queue`` is the queue its executions go to (declared in ``DURABLE_QUEUES``; the
+        system checks report an undeclared one).
         """
         _check_name(name, "workflow")
         _check_timeout(timeout, "workflow")
         _check_schedule(schedule)
+        if not isinstance(queue, str) or not queue.strip() or len(queue) > 100:
+            raise ImproperlyConfigured(
+                "register.workflow(queue=...) must be a queue name: a non-empty string of "
+                "at most 100 characters"
+            )
 
         def decorator(func: F) -> F:
             _check_callable(func, "workflow")
             if schedule is not None:
                 _check_runs_without_inputs(func)
             definition = WorkflowDefinition(
-                name or func.__name__, func, _seconds(timeout), schedule
+                name or func.__name__, func, _seconds(timeout), schedule, queue
             )
             self._add(self.workflows, definition, "workflow")
             setattr(func, _DEFINITION_ATTR, definition)

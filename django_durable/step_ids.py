@@ -16,6 +16,9 @@ SLEEP = "ctx.sleep"
 WAIT_SIGNAL_PREFIX = "ctx.wait_signal:"
 SET_EVENT_PREFIX = "ctx.set_event:"
 WORKFLOW_TIMEOUT = "ctx.timeout"
+# ctx.start_workflow's step name ends with the child's workflow name.
+START_WORKFLOW_PREFIX = "ctx.start_workflow:"
+WAIT_WORKFLOW = "ctx.wait_workflow"
 # A signal name becomes part of its wait's step id ("ctx.wait_signal:<name>:<n>"), so it is
 # kept well under the step id's limit.
 MAX_SIGNAL_NAME_LENGTH = 200

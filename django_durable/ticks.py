@@ -40,6 +40,7 @@ class TickStarter:
                     dumps({}),
                     execution_id=schedules.execution_id(name, tick),
                     timeout=definition.timeout,
+                    queue=definition.queue,
                 )
                 if created:
                     started.append(execution_id)

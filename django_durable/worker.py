@@ -12,7 +12,7 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -24,6 +24,7 @@ from . import clock, dialect, store
 from .conf import durable_settings
 from .engine import Outcome, run_claimed
 from .identity import local_suffix, new_owner_id, pid_of, process_alive
+from .queues import check_queue
 from .repairs import prune_workflows
 from .ticks import TickStarter
 
@@ -134,11 +135,15 @@ def _note(held: _Held, step_id: str) -> None:
 class Worker:
     """Run workflows with ``threads`` executor threads until stopped (or idle, in burst)."""
 
-    def __init__(self, threads: int = 4, *, burst: bool = False):
+    def __init__(
+        self, threads: int = 4, *, burst: bool = False, queues: Iterable[str] | None = None
+    ):
         if threads < 1:
             raise ValueError("a worker needs at least one thread")
         self.threads = threads
         self.burst = burst
+        # The queues it serves (None: every queue); each must be declared.
+        self.queues = None if queues is None else frozenset(check_queue(name) for name in queues)
         # Up to one run queued per thread besides the running ones, claimed a thread's worth
         # at a time: a claim is a write transaction and an ORM query, and claiming one
         # execution per finished run cost a third of the run loop on SQLite. A run that ends
@@ -181,7 +186,14 @@ class Worker:
             self.threads,
             " in burst mode" if self.burst else "",
         )
-        self._guard(store.register_worker, self.id, socket.gethostname(), os.getpid(), self.threads)
+        self._guard(
+            store.register_worker,
+            self.id,
+            socket.gethostname(),
+            os.getpid(),
+            self.threads,
+            sorted(self.queues or ()),
+        )
         self._guard(expire_dead_local_owners, self.id)
         executors = [
             threading.Thread(target=self._execute_loop, name=f"durable-exec-{n}", daemon=True)
@@ -269,7 +281,9 @@ class Worker:
         began = time.monotonic()
         with self._lock:
             skip = frozenset(self._unknown_workflows)
-        claimed = self._guard(store.claim, self.id, free, self.lease_seconds, skip, default=None)
+        claimed = self._guard(
+            store.claim, self.id, free, self.lease_seconds, skip, self.queues, default=None
+        )
         if claimed is None:
             return delay  # the database is unreachable: try again after a poll interval
         with self._lock:
@@ -455,7 +469,7 @@ class Worker:
             return False
         with self._lock:
             skip = frozenset(self._unknown_workflows)
-        return not self._guard(store.has_runnable, skip, default=True)
+        return not self._guard(store.has_runnable, skip, self.queues, default=True)
 
     def _report_timers_left(self) -> None:
         count, first = self._guard(store.pending_timers, default=(0, None))

@@ -51,7 +51,10 @@ def test_commands_before_migrate_say_run_migrate_in_one_line(tmp_path):
     assert manage("migrate", "django_durable", "0002").returncode == 0
     behind = manage("durable_status")
     assert behind.returncode == 1
-    assert "tables are not up to date (0003_run_log_workers_repairs not applied)" in behind.stderr
+    assert (
+        "tables are not up to date (0003_run_log_workers_repairs, "
+        "0004_composition_and_queues not applied)"
+    ) in behind.stderr
     assert "Traceback" not in behind.stderr
 
 

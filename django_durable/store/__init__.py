@@ -6,6 +6,16 @@ execution was canceled, timed out or suspended). A fenced write that changes not
 ``_Abort`` and the run stops without writing anything else.
 """
 
+from .children import (
+    CHILD_BATCH,
+    ENDED,
+    ChildStart,
+    ChildState,
+    child_states,
+    record_waits,
+    start_children,
+    suspend_on_child,
+)
 from .executions import (
     TAKEOVER_GRACE,
     cancel,
@@ -29,6 +39,7 @@ from .waits import (
     RECORDED,
     SIGNALED,
     SUSPENDED,
+    WAIT_TIMED_OUT,
     consume_signal,
     deliver_signal,
     fire_due_timers,
@@ -45,7 +56,16 @@ __all__ = [
     "RECORDED",
     "SIGNALED",
     "SUSPENDED",
+    "CHILD_BATCH",
+    "ENDED",
+    "WAIT_TIMED_OUT",
+    "ChildStart",
+    "ChildState",
     "ClaimedExecution",
+    "child_states",
+    "record_waits",
+    "start_children",
+    "suspend_on_child",
     "Lease",
     "LeaseClock",
     "RecordedStep",

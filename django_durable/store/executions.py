@@ -5,13 +5,23 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import uuid
+from dataclasses import dataclass
 
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections
 from django.db.models import Q
 
-from .. import clock, dialect, step_ids
+from .. import clock, dialect, queues, step_ids
 from ..exceptions import ExecutionConflict, ExecutionFinished, ExecutionNotFound, _Abort
-from ..models import FINAL_STATUSES, RunOutcome, Status, Timer, TimerKind, WorkflowExecution
+from ..models import (
+    FINAL_STATUSES,
+    LIVE_STATUSES,
+    QueueLock,
+    RunOutcome,
+    Status,
+    Timer,
+    TimerKind,
+    WorkflowExecution,
+)
 from . import runs
 from .types import ClaimedExecution, Lease
 
@@ -26,6 +36,8 @@ def create_execution(
     timeout: float | None = None,
     owner: str | None = None,
     lease_seconds: float = 60.0,
+    queue: str = "default",
+    priority: int = 0,
 ) -> tuple[str, bool]:
     """Insert a new execution; return its id and whether it was created.
 
@@ -34,14 +46,7 @@ def create_execution(
     """
     execution_id = execution_id or str(uuid.uuid4())
     now = clock.now()
-    row = WorkflowExecution(
-        id=execution_id,
-        workflow_name=workflow_name,
-        input=input_data,
-        created_at=now,
-        updated_at=now,
-        deadline_at=now + dt.timedelta(seconds=timeout) if timeout else None,
-    )
+    row = new_execution(execution_id, workflow_name, input_data, now, timeout, queue, priority)
     if owner:
         row.status = Status.RUNNING
         row.lease_owner = owner
@@ -82,6 +87,30 @@ def create_execution(
 _FIELDS = WorkflowExecution._meta.concrete_fields
 
 
+def new_execution(
+    execution_id: str,
+    workflow_name: str,
+    input_data: bytes,
+    now: dt.datetime,
+    timeout: float | None,
+    queue: str,
+    priority: int,
+    parent: str = "",
+) -> WorkflowExecution:
+    """A pending execution row, not saved."""
+    return WorkflowExecution(
+        id=execution_id,
+        workflow_name=workflow_name,
+        input=input_data,
+        created_at=now,
+        updated_at=now,
+        deadline_at=now + dt.timedelta(seconds=timeout) if timeout else None,
+        queue=queue,
+        priority=priority,
+        parent=parent,
+    )
+
+
 @functools.lru_cache(maxsize=4)
 def _insert_sql(vendor: str) -> str:
     q = connection.ops.quote_name
@@ -115,16 +144,26 @@ _CLAIM_COLUMNS = (
     "retry_attempts",
     "runs",
     "forked_from",
+    "started_at",
+    "parent",
+    "awaited",
 )
+_STARTED = _CLAIM_COLUMNS.index("started_at")
 
 
 def claim(
-    owner: str, limit: int, lease_seconds: float, skip_workflows: frozenset[str] = frozenset()
+    owner: str,
+    limit: int,
+    lease_seconds: float,
+    skip_workflows: frozenset[str] = frozenset(),
+    served_queues: frozenset[str] | None = None,
 ) -> list[ClaimedExecution]:
     """Claim up to ``limit`` runnable executions (pending, or with an expired lease).
 
     Executions of the workflows in ``skip_workflows`` (those this worker cannot run) are
-    left for others.
+    left for others; with ``served_queues``, only executions of those queues are taken.
+    Pending executions are taken by priority, then age. Queues with a limit come first,
+    each within its limit (see :func:`_claim_limited`).
 
     Candidates are taken with one compare-and-set on their epochs, which is what makes the
     claim correct on every database. Where rows can be locked and skipped, the candidates
@@ -136,29 +175,113 @@ def claim(
     if limit <= 0:
         return []
     now = clock.now()
+    all_limited = queues.limited()
+    limited = [q for q in all_limited if served_queues is None or q.name in served_queues]
+    claimed: list[ClaimedExecution] = []
+    if limited:
+        claimed = _claim_limited(limited, owner, limit, lease_seconds, skip_workflows, now)
+        limit -= len(claimed)
+        if limit <= 0:
+            return claimed
+    scope = _Scope(
+        skip=skip_workflows,
+        served=served_queues,
+        excluded=frozenset(q.name for q in all_limited),
+    )
+    if scope.served is not None and not scope.served - scope.excluded:
+        return claimed  # every queue served has a limit: claimed above
     if connection.features.has_select_for_update_skip_locked:
         with dialect.write_transaction():
-            rows = _candidates(limit, now, lock=True, skip=skip_workflows)
-            return _take(rows, owner, lease_seconds, now)
-    rows = _candidates(limit, now, lock=False, skip=skip_workflows)
+            rows = _candidates(limit, now, lock=True, scope=scope)
+            return claimed + _take(rows, owner, lease_seconds, now)
+    rows = _candidates(limit, now, lock=False, scope=scope)
     if not rows:
-        return []
+        return claimed
     with dialect.write_transaction():
-        return _take(rows, owner, lease_seconds, now)
+        return claimed + _take(rows, owner, lease_seconds, now)
 
 
-def _candidates(
-    limit: int, now: dt.datetime, *, lock: bool, skip: frozenset[str] = frozenset()
-) -> list[tuple]:
+@dataclass(frozen=True)
+class _Scope:
+    """Which runnable executions a claim may take."""
+
+    skip: frozenset[str] = frozenset()  # workflows this worker cannot run
+    served: frozenset[str] | None = None  # queues this worker serves (None: all)
+    excluded: frozenset[str] = frozenset()  # queues claimed elsewhere (the limited ones)
+    queue: str | None = None  # only this queue
+    new_starts: bool = True  # False: only executions that have started before
+
+    def narrow(self, rows):
+        if self.skip:
+            rows = rows.exclude(workflow_name__in=sorted(self.skip))
+        if self.queue is not None:
+            rows = rows.filter(queue=self.queue)
+        elif self.served is not None:
+            rows = rows.filter(queue__in=sorted(self.served - self.excluded))
+        elif self.excluded:
+            rows = rows.exclude(queue__in=sorted(self.excluded))
+        if not self.new_starts:
+            rows = rows.filter(started_at__isnull=False)
+        return rows
+
+
+def _claim_limited(limited, owner, limit, lease_seconds, skip, now) -> list[ClaimedExecution]:
+    """Claim from the queues with a limit, each within what its limit allows now.
+
+    One transaction per queue, which first locks the queue's row, so that two workers count
+    its running executions one after the other and cannot both take its last slot. A dead
+    worker's executions stop counting when their lease expires. Executions resuming (they
+    started before) do not count against the rate limit: it limits starts.
+    """
+    lock_rows = connection.features.has_select_for_update
+    claimed: list[ClaimedExecution] = []
+    for queue in limited:
+        wanted = limit - len(claimed)
+        if wanted <= 0:
+            break
+        with dialect.write_transaction():
+            if lock_rows:
+                _lock_queue(queue.name)
+            in_queue = Executions.filter(queue=queue.name)
+            if queue.concurrency:
+                running = in_queue.filter(
+                    status=Status.RUNNING, lease_expires_at__gte=now - TAKEOVER_GRACE
+                ).count()
+                wanted = min(wanted, queue.concurrency - running)
+            starts_left = wanted
+            if queue.rate_count:
+                since = now - dt.timedelta(seconds=queue.rate_seconds)
+                starts_left = queue.rate_count - in_queue.filter(started_at__gte=since).count()
+            if wanted <= 0:
+                continue
+            scope = _Scope(skip=skip, queue=queue.name, new_starts=starts_left > 0)
+            rows = []
+            for row in _candidates(wanted, now, lock=lock_rows, scope=scope):
+                if row[_STARTED] is None:
+                    if starts_left <= 0:
+                        continue
+                    starts_left -= 1
+                rows.append(row)
+            claimed += _take(rows, owner, lease_seconds, now)
+    return claimed
+
+
+def _lock_queue(name: str) -> None:
+    locked = QueueLock.objects.select_for_update().filter(name=name)
+    if not locked.exists():
+        QueueLock.objects.bulk_create([QueueLock(name=name)], ignore_conflicts=True)
+        locked.exists()  # a fresh queryset each time: evaluated again, now locking the row
+
+
+def _candidates(limit: int, now: dt.datetime, *, lock: bool, scope: _Scope = _Scope()) -> list:
     # Two queries, each served in order by an index: a single OR would make MySQL scan and
     # sort every runnable row, locking all of them before the LIMIT.
-    pending = Executions.filter(status=Status.PENDING).order_by("created_at")
-    expired = Executions.filter(
-        status=Status.RUNNING, lease_expires_at__lt=now - TAKEOVER_GRACE
+    pending = scope.narrow(Executions.filter(status=Status.PENDING)).order_by(
+        "priority", "created_at"
+    )
+    expired = scope.narrow(
+        Executions.filter(status=Status.RUNNING, lease_expires_at__lt=now - TAKEOVER_GRACE)
     ).order_by("lease_expires_at")
-    if skip:
-        pending = pending.exclude(workflow_name__in=list(skip))
-        expired = expired.exclude(workflow_name__in=list(skip))
     rows: list[tuple] = []
     for candidates in (pending, expired):
         wanted = limit - len(rows)
@@ -222,7 +345,7 @@ def _take(
         runs.open_runs(cursor, [(row[0], row[2] + 1) for row in rows], owner, now)
     return [
         ClaimedExecution(
-            Lease(eid, epoch + 1, owner),
+            Lease(eid, epoch + 1, owner, bool(parent) or awaited),
             name,
             bytes(data),
             deadline,
@@ -242,6 +365,9 @@ def _take(
             retry_attempts,
             runs,
             forked_from,
+            _started,
+            parent,
+            awaited,
         ) in rows
     ]
 
@@ -282,16 +408,49 @@ _FINISH_COLUMNS = (
 )
 
 
-@functools.lru_cache(maxsize=4)
-def _finish_sql(vendor: str) -> tuple[str, str]:
+@functools.lru_cache(maxsize=8)
+def _finish_sql(vendor: str, awaited: bool) -> tuple[str, str]:
     q = connection.ops.quote_name
+    table = q(WorkflowExecution._meta.db_table)
     delete_timers = f"DELETE FROM {q(Timer._meta.db_table)} WHERE {q('execution_id')} = %s"
     update = (
-        f"UPDATE {q(WorkflowExecution._meta.db_table)} SET "
+        f"UPDATE {table} SET "
         + ", ".join(f"{q(column)} = %s" for column in _FINISH_COLUMNS)
         + f" WHERE {q('id')} = %s AND {q('lease_epoch')} = %s AND {q('status')} = %s"
     )
+    if not awaited:
+        # Nobody could wait for it when it was claimed; should someone have begun to since,
+        # this changes nothing and the finish is made again, waking them.
+        update += f" AND {q('awaited')} = %s"
     return delete_timers, update
+
+
+@functools.lru_cache(maxsize=4)
+def _wake_waiters_sql(vendor: str) -> str:
+    q = connection.ops.quote_name
+    return (
+        f"UPDATE {q(WorkflowExecution._meta.db_table)} SET {q('status')} = %s, "
+        f"{q('updated_at')} = %s WHERE {q('waiting_for')} = %s AND {q('status')} = %s"
+    )
+
+
+def wake_waiters(execution_ids: list[str], now: dt.datetime) -> int:
+    """Make runnable the executions waiting in ``ctx.wait_workflow`` for these ended ones.
+
+    An indexed lookup per ended execution: a parent of a thousand children is woken by
+    each of them at the same cost, without a look at the others.
+    """
+    conn = connections[DEFAULT_DB_ALIAS]
+    sql = _wake_waiters_sql(conn.vendor)
+    moment = conn.ops.adapt_datetimefield_value(now)
+    woken = 0
+    with dialect.statement_cursor(conn) as cursor:
+        for execution_id in execution_ids:
+            cursor.execute(sql, [Status.PENDING.value, moment, execution_id, Status.WAITING.value])
+            woken += cursor.rowcount
+    if woken:
+        dialect.notify_wake()
+    return woken
 
 
 def renew_leases(leases: list[Lease], lease_seconds: float) -> set[str]:
@@ -407,13 +566,21 @@ def finish(
         "",
         0,
     )
-    delete_timers, update = _finish_sql(conn.vendor)
+    awaited = lease.awaited
     with dialect.write_transaction(), dialect.statement_cursor(conn) as cursor:
+        delete_timers, update = _finish_sql(conn.vendor, awaited)
         if may_have_timers:
             cursor.execute(delete_timers, [lease.execution_id])
-        cursor.execute(update, [*values, lease.execution_id, lease.epoch, Status.RUNNING.value])
+        fence = [lease.execution_id, lease.epoch, Status.RUNNING.value]
+        cursor.execute(update, [*values, *fence] if awaited else [*values, *fence, False])
+        if cursor.rowcount != 1 and not awaited and fenced(lease).filter(awaited=True).exists():
+            awaited = True
+            cursor.execute(_finish_sql(conn.vendor, True)[1], [*values, *fence])
         if cursor.rowcount != 1:
             raise _Abort("lease lost before the run could finish")
+        if awaited:
+            # After the execution's own row: rows are locked child before parent.
+            wake_waiters([lease.execution_id], moment)
         detail = f"{error_type}: {error_message}"[:1000] if error_type else ""
         runs.close_run(
             cursor, lease.execution_id, lease.epoch, str(status), detail=detail, now=moment
@@ -421,22 +588,61 @@ def finish(
 
 
 def cancel(execution_id: str, reason: str = "") -> None:
-    """Cancel a live execution: no further step of it runs; its timers are deleted."""
+    """Cancel a live execution and its live children, theirs, and so on.
+
+    No further step of any of them runs; their timers are deleted; executions waiting for
+    one of them are woken (to see it canceled).
+    """
     now = clock.now()
     with dialect.write_transaction():
-        Timer.objects.filter(execution_id=execution_id).delete()  # timers first: see finish()
+        # Timers first (see finish()), then the children's rows before the parent's.
+        Timer.objects.filter(execution_id=execution_id).delete()
+        end_descendants(
+            [execution_id], Status.CANCELED, f"its parent {execution_id} was canceled", now
+        )
         status = lock_status(execution_id)
         if status in FINAL_STATUSES:
             raise ExecutionFinished(execution_id, status, "cancel")
-        Executions.filter(pk=execution_id).update(
-            status=Status.CANCELED,
-            cancel_reason=dialect.storable_text(reason),
-            finished_at=now,
-            updated_at=now,
-            lease_owner="",
-            lease_expires_at=None,
+        _end_live([execution_id], Status.CANCELED, reason, now)
+
+
+def end_descendants(execution_ids: list[str], status: str, reason: str, now: dt.datetime) -> int:
+    """End every live descendant of these executions with ``status`` (canceled); return how many.
+
+    Deepest first, each generation's rows locked before its parents' (see store.children).
+    """
+    generations = []
+    parents = list(execution_ids)
+    while parents:
+        children = list(
+            Executions.filter(parent__in=parents, status__in=list(LIVE_STATUSES))
+            .order_by()
+            .values_list("id", flat=True)
         )
-        runs.end_open_runs([execution_id], RunOutcome.CANCELED, reason)
+        if children:
+            generations.append(children)
+        parents = children
+    if not generations:
+        return 0
+    Timer.objects.filter(execution_id__in=[eid for ids in generations for eid in ids]).delete()
+    ended = 0
+    for ids in reversed(generations):
+        ended += _end_live(ids, status, reason, now)
+    return ended
+
+
+def _end_live(ids: list[str], status: str, reason: str, now: dt.datetime) -> int:
+    ended = Executions.filter(pk__in=ids, status__in=list(LIVE_STATUSES)).update(
+        status=status,
+        cancel_reason=dialect.storable_text(reason),
+        finished_at=now,
+        updated_at=now,
+        lease_owner="",
+        lease_expires_at=None,
+    )
+    runs.end_open_runs(ids, RunOutcome.CANCELED, reason)
+    wake_waiters(ids, now)
+    return ended
 
 
 def lock_status(execution_id: str) -> str:
@@ -458,8 +664,8 @@ def has_scheduled_executions(workflow_name: str) -> bool:
     ).exists()
 
 
-def has_runnable(skip_workflows: frozenset[str] = frozenset()) -> bool:
-    runnable = Executions.filter(_runnable(clock.now()))
-    if skip_workflows:
-        runnable = runnable.exclude(workflow_name__in=list(skip_workflows))
-    return runnable.exists()
+def has_runnable(
+    skip_workflows: frozenset[str] = frozenset(), served_queues: frozenset[str] | None = None
+) -> bool:
+    scope = _Scope(skip=skip_workflows, served=served_queues)
+    return scope.narrow(Executions.filter(_runnable(clock.now()))).exists()

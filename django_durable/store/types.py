@@ -14,6 +14,9 @@ class Lease:
     execution_id: str
     epoch: int
     owner: str
+    # Whether, when claimed, an execution might wait for this one (it has a parent, or is
+    # awaited): its end then wakes waiters. Otherwise its end checks that none came since.
+    awaited: bool = False
 
 
 @dataclass(frozen=True)

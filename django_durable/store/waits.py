@@ -22,7 +22,7 @@ from ..models import (
 )
 from ..serialization import dumps
 from . import runs
-from .executions import Executions, fenced, lock_status
+from .executions import Executions, end_descendants, fenced, lock_status, wake_waiters
 from .steps import record_step
 from .types import Lease, RecordedStep
 
@@ -36,7 +36,7 @@ def suspend_on_timer(
         # Timer rows before the execution row, in every transaction (see store.finish).
         # A timer already there (from an earlier run that crashed after suspending) keeps
         # its original due time.
-        _add_timer(lease.execution_id, step_id, kind, due_at, now)
+        add_timer(lease.execution_id, step_id, kind, due_at, now)
         if not fenced(lease).update(
             status=status, lease_owner="", lease_expires_at=None, updated_at=now
         ):
@@ -50,7 +50,7 @@ def suspend_on_timer(
         )
 
 
-def _add_timer(execution_id: str, step_id: str, kind: str, due_at: dt.datetime, now) -> None:
+def add_timer(execution_id: str, step_id: str, kind: str, due_at: dt.datetime, now) -> None:
     timer = Timer(
         execution_id=execution_id, step_id=step_id, kind=kind, due_at=due_at, created_at=now
     )
@@ -58,6 +58,8 @@ def _add_timer(execution_id: str, step_id: str, kind: str, due_at: dt.datetime, 
 
 
 SUSPENDED, SIGNALED, RECORDED = "suspended", "signaled", "recorded"
+# The recorded result of a ctx.wait_workflow whose timeout fired first.
+WAIT_TIMED_OUT = {"status": "WAIT_TIMEOUT"}
 
 
 def suspend_on_signal(
@@ -74,9 +76,13 @@ def suspend_on_signal(
     now = clock.now()
     with dialect.write_transaction():
         if timeout_at is not None:
-            _add_timer(lease.execution_id, step_id, TimerKind.SIGNAL_TIMEOUT, timeout_at, now)
+            add_timer(lease.execution_id, step_id, TimerKind.SIGNAL_TIMEOUT, timeout_at, now)
         if not fenced(lease).update(
-            status=Status.WAITING, lease_owner="", lease_expires_at=None, updated_at=now
+            status=Status.WAITING,
+            waiting_for="",
+            lease_owner="",
+            lease_expires_at=None,
+            updated_at=now,
         ):
             raise _Abort("lease lost before the run could wait for a signal")
         runs.end_run(
@@ -165,7 +171,19 @@ def fire_due_timers(limit: int, execution_id: str | None = None) -> int:
                 timed_out.add(eid)
                 continue
             wake.add(eid)
-            if kind in (TimerKind.SLEEP, TimerKind.SIGNAL_TIMEOUT):
+            if kind == TimerKind.CHILD_TIMEOUT:
+                steps.append(
+                    StepResult(
+                        execution_id=eid,
+                        step_id=step_id,
+                        name=step_ids.name_of(step_id),
+                        status=StepStatus.COMPLETED,
+                        result=dumps(WAIT_TIMED_OUT),
+                        started_at=created_at,
+                        finished_at=now,
+                    )
+                )
+            elif kind in (TimerKind.SLEEP, TimerKind.SIGNAL_TIMEOUT):
                 steps.append(
                     StepResult(
                         execution_id=eid,
@@ -187,6 +205,8 @@ def fire_due_timers(limit: int, execution_id: str | None = None) -> int:
                 pk__in=list(wake), status__in=[Status.SLEEPING, Status.WAITING]
             ).update(status=Status.PENDING, updated_at=now)
         if timed_out:
+            # Children first: rows are locked child before parent (see store.children).
+            end_descendants(list(timed_out), Status.CANCELED, "its parent execution timed out", now)
             Executions.filter(pk__in=list(timed_out), status__in=list(LIVE_STATUSES)).update(
                 status=Status.TIMED_OUT,
                 finished_at=now,
@@ -201,6 +221,7 @@ def fire_due_timers(limit: int, execution_id: str | None = None) -> int:
             runs.end_open_runs(
                 timed_out, RunOutcome.TIMED_OUT, "the workflow's timeout passed during the run"
             )
+            wake_waiters(list(timed_out), now)
     return len(timers)
 
 

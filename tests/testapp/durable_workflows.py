@@ -2,6 +2,7 @@ import datetime as dt
 import os
 import time
 
+from django_durable.exceptions import ChildWorkflowFailed, WaitTimeout
 from django_durable.registry import register
 
 from .models import Ledger, SideEffect
@@ -434,3 +435,72 @@ def reports_progress(ctx, total: int):
     ctx.wait_signal("go")
     ctx.set_event("progress", "finished")
     return total
+
+
+# --- composition: children, fan-out, queues ---------------------------------------------
+
+
+@register.workflow()
+def child_adds(ctx, a: int, b: int, fail: bool = False, wait: str = ""):
+    """A child: one step; fails on request; waits for a signal ``wait`` if named."""
+    if wait:
+        ctx.wait_signal(wait)
+    total = ctx.step(_add, a, b)
+    if fail:
+        raise ValueError(f"asked to fail with {total}")
+    return total
+
+
+def _add(a, b):
+    return a + b
+
+
+@register.workflow()
+def parent_runs_child(ctx, a: int, b: int, fail: bool = False, wait: str = ""):
+    child = ctx.start_workflow("child_adds", a=a, b=b, fail=fail, wait=wait)
+    try:
+        total = ctx.wait_workflow(child)
+    except ChildWorkflowFailed as exc:
+        return {"child": child, "failed": exc.status, "error": exc.error_type}
+    return {"child": child, "total": ctx.step(_double, total)}
+
+
+@register.workflow()
+def parent_does_not_catch(ctx):
+    return ctx.run_workflow(child_adds, a=1, b=2, fail=True)
+
+
+@register.workflow()
+def parent_waits_with_timeout(ctx, seconds: float):
+    child = ctx.start_workflow("child_adds", a=1, b=1, wait="never")
+    try:
+        return ctx.wait_workflow(child, timeout=seconds)
+    except WaitTimeout:
+        ctx.step(_double, 1)
+        return "gave up"
+
+
+@register.workflow()
+def fans_out(ctx, n: int, fail_every: int = 0, steps: int = 1):
+    """Starts ``n`` children at once, gathers them, and sums what came back."""
+    inputs = [
+        {"a": k, "b": steps, "fail": bool(fail_every) and k % fail_every == 0} for k in range(n)
+    ]
+    results = ctx.run_workflows("child_adds", inputs, return_exceptions=bool(fail_every))
+    failed = [r for r in results if isinstance(r, ChildWorkflowFailed)]
+    return {"sum": sum(r for r in results if isinstance(r, int)), "failed": len(failed)}
+
+
+@register.workflow()
+def grandparent(ctx):
+    return ctx.run_workflow("parent_runs_child", a=2, b=3, wait="go")
+
+
+@register.workflow()
+def waits_on_itself(ctx):
+    return ctx.wait_workflow(ctx.execution_id)
+
+
+@register.workflow()
+def starts_unknown_child(ctx):
+    return ctx.start_workflow("no_such_workflow")

@@ -23,6 +23,18 @@ class Command(DurableCommand):
             "exists, nothing new is started and its id is printed",
         )
         parser.add_argument(
+            "--queue",
+            metavar="NAME",
+            help="put the execution on this queue instead of its workflow's "
+            "(declared in DURABLE_QUEUES)",
+        )
+        parser.add_argument(
+            "--priority",
+            type=int,
+            metavar="N",
+            help="its place in the queue: lower runs first (default 0)",
+        )
+        parser.add_argument(
             "--wait",
             action="store_true",
             help="wait until a worker has finished the execution, then print its result as JSON",
@@ -34,11 +46,13 @@ class Command(DurableCommand):
             help="with --wait: give up after SECONDS (the execution goes on)",
         )
 
-    def handle(self, *args, name, input, execution_id, wait, timeout, **options):
+    def handle(self, *args, name, input, execution_id, queue, priority, wait, timeout, **options):
         inputs = parse_json(input)
         try:
-            started = start_execution(name, inputs, workflow_id=execution_id)
-        except DurableError as exc:
+            started = start_execution(
+                name, inputs, workflow_id=execution_id, queue=queue, priority=priority
+            )
+        except (DurableError, ValueError) as exc:
             raise CommandError(one_line(exc))
         execution_id = started.execution_id
         if not started.created:

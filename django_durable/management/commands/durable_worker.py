@@ -5,6 +5,7 @@ import sys
 from django.core.management.base import CommandError
 
 from django_durable.cli import DurableCommand
+from django_durable.exceptions import UnknownQueue
 from django_durable.worker import Worker
 
 
@@ -25,12 +26,23 @@ class Command(DurableCommand):
             help="exit once nothing is runnable and no timer is due (timers due later "
             "are left for the next worker)",
         )
+        parser.add_argument(
+            "--queue",
+            action="append",
+            dest="queues",
+            metavar="NAME",
+            help="serve only this queue (repeat for several; default: every queue); "
+            "queues other than 'default' are declared in DURABLE_QUEUES",
+        )
 
-    def handle(self, *args, threads, burst, verbosity, **options):
+    def handle(self, *args, threads, burst, queues, verbosity, **options):
         if threads < 1:
             raise CommandError("--threads must be at least 1")
+        try:
+            worker = Worker(threads=threads, burst=burst, queues=queues)
+        except UnknownQueue as exc:
+            raise CommandError(str(exc)) from None
         _log_to(self.stdout, verbosity)
-        worker = Worker(threads=threads, burst=burst)
 
         def stop(signum, frame):
             worker.stop()
