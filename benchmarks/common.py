@@ -25,6 +25,19 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[rank]
 
 
+def max_overlap(spans: list[tuple[float, float]]) -> int:
+    """The most of the ``(begin, end)`` intervals that were open at any one moment.
+
+    An interval that ends at the moment another begins does not overlap it.
+    """
+    events = sorted([(end, -1) for _, end in spans] + [(begin, 1) for begin, _ in spans])
+    most = open_now = 0
+    for _, change in events:
+        open_now += change
+        most = max(most, open_now)
+    return most
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)
 

@@ -1,6 +1,6 @@
 """Django Durable's side of each workload; one case per process (``benchmarks/run.py``).
 
-    DATABASE_URL=... python -m benchmarks.durable_cases w1|w2|w3|w4|w5 [arguments]
+    DATABASE_URL=... python -m benchmarks.durable_cases w1|w2|w3|w4|w5|w6|w7 [arguments]
 
 Each case migrates the database, empties the engine's tables, runs, and prints one
 ``RESULT {json}`` line. Worker processes it starts are stopped before it exits.
@@ -35,17 +35,21 @@ from benchmarks import durable_workflows  # noqa: E402
 from benchmarks.common import (  # noqa: E402
     emit,
     idle_window,
+    max_overlap,
     percentile,
     proc_rss_mb,
     wait_threads_steady,
 )
 from django_durable import run_workflow, start_workflow, store, wait_workflow  # noqa: E402
 from django_durable.models import (  # noqa: E402
+    FINAL_STATUSES,
     Status,
     StepResult,
     Timer,
     TimerKind,
+    WorkerProcess,
     WorkflowExecution,
+    WorkflowRun,
 )
 from django_durable.worker import Worker  # noqa: E402
 
@@ -74,14 +78,22 @@ def prepare() -> None:
 class Workers:
     """``durable_worker --threads N`` processes of the benchmark project, stopped on exit."""
 
-    def __init__(self, count: int, threads: int = 4):
+    def __init__(self, count: int, threads: int = 4, queues: tuple[str, ...] = ()):
         self.logs = Path(tempfile.mkdtemp(prefix="durable-bench-workers-"))
         self.procs = []
+        served = [arg for name in queues for arg in ("--queue", name)]
         for n in range(count):
             log = open(self.logs / f"worker-{n}.log", "wb")  # noqa: SIM115
             self.procs.append(
                 subprocess.Popen(
-                    [sys.executable, str(MANAGE), "durable_worker", "--threads", str(threads)],
+                    [
+                        sys.executable,
+                        str(MANAGE),
+                        "durable_worker",
+                        "--threads",
+                        str(threads),
+                        *served,
+                    ],
                     cwd=ROOT,
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -114,6 +126,27 @@ class Workers:
         for proc in self.procs:
             if proc.poll() is not None:
                 raise RuntimeError(f"a worker exited early with status {proc.returncode}")
+
+    def wait_registered(self, timeout: float = 60.0) -> None:
+        """Wait until every worker process has registered itself (its run loop has begun)."""
+        deadline = time.monotonic() + timeout
+        while WorkerProcess.objects.filter(stopped_at__isnull=True).count() < len(self.procs):
+            self.check_alive()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the workers did not all register in {timeout:.0f} s")
+            time.sleep(0.05)
+
+
+def wait_completed(workers: Workers, executions, count: int, what: str) -> None:
+    """Poll until ``count`` of ``executions`` are completed; raise if one ended otherwise."""
+    deadline = time.monotonic() + 600
+    while executions.filter(status=Status.COMPLETED).count() < count:
+        workers.check_alive()
+        if executions.filter(status__in=FINAL_STATUSES).exclude(status=Status.COMPLETED).exists():
+            raise RuntimeError(f"{what}: an execution ended without completing")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not finish in 600 s")
+        time.sleep(0.05)
 
 
 def w1(n: int) -> None:
@@ -151,6 +184,75 @@ def w2(count: int, processes: int) -> None:
         value=count / (end - t0),
         p50_ms=percentile(latencies, 0.5),
         p99_ms=percentile(latencies, 0.99),
+    )
+
+
+def w6(count: int) -> None:
+    """W6: one workflow fans out ``count`` three-step children and gathers their results.
+
+    The worker setup is W2's (one process of 4 threads, the same polling); the clock runs
+    from the parent's start to its completion.
+    """
+    prepare()
+    with Workers(1) as workers:
+        wait_workflow(start_workflow("bench_three", i=-1), timeout=60)  # the worker is up
+        t0 = time.time()
+        parent = start_workflow("bench_fanout", n=count)
+        wait_completed(workers, WorkflowExecution.objects.filter(pk=parent), 1, "W6")
+    row = WorkflowExecution.objects.get(pk=parent)
+    if row.decoded_result != count * (count - 1) // 2:
+        raise RuntimeError(f"W6: the parent returned {row.decoded_result!r}")
+    children = WorkflowExecution.objects.filter(parent=parent)
+    if children.filter(status=Status.COMPLETED).count() != count:
+        raise RuntimeError("W6: not every child completed")
+    spans = children.aggregate(
+        started=Max("created_at"), done=Max("finished_at")
+    )
+    emit(
+        value=row.finished_at.timestamp() - t0,
+        fanned_out_s=spans["started"].timestamp() - t0,
+        children_done_s=spans["done"].timestamp() - t0,
+        gather_ms=(row.finished_at - spans["done"]).total_seconds() * 1000,
+        parent_runs=row.runs,
+        children_per_s=count / (spans["done"].timestamp() - t0),
+    )
+
+
+W7_QUEUE = "w7"
+
+
+def w7(count: int, processes: int, threads: int) -> None:
+    """W7: ``count`` one-step workflows on the queue ``w7`` (a concurrency limit) from here.
+
+    ``processes`` workers of ``threads`` threads serve only that queue. The step sleeps a
+    few ms and returns when its body began and ended; the most bodies overlapping at any
+    moment is the concurrency observed. Runs (claim to end, which is what the limit counts)
+    are overlapped the same way from the run log.
+    """
+    limit = int(os.environ["BENCH_QUEUE_CONCURRENCY"])
+    prepare()
+    with Workers(processes, threads=threads, queues=(W7_QUEUE,)) as workers:
+        workers.wait_registered()
+        warm = [start_workflow("bench_queued", queue=W7_QUEUE) for _ in range(2 * limit)]
+        for eid in warm:
+            wait_workflow(eid, timeout=60)
+        t0 = time.time()
+        ids = [start_workflow("bench_queued", queue=W7_QUEUE) for _ in range(count)]
+        batch = WorkflowExecution.objects.filter(pk__in=ids)
+        wait_completed(workers, batch, count, "W7")
+        runs = list(
+            WorkflowRun.objects.filter(execution__queue=W7_QUEUE).values_list(
+                "started_at", "ended_at"
+            )
+        )
+    rows = list(batch.only("id", "result", "created_at", "finished_at"))
+    end = max(e.finished_at for e in rows).timestamp()
+    emit(
+        value=count / (end - t0),
+        max_concurrency=max_overlap([tuple(e.decoded_result) for e in rows]),
+        max_runs=max_overlap([(s.timestamp(), e.timestamp()) for s, e in runs]),
+        limit=limit,
+        starts_s=max(e.created_at for e in rows).timestamp() - t0,
     )
 
 
@@ -314,7 +416,16 @@ def copy_sleepers(template: WorkflowExecution, timer: Timer, count: int) -> None
 
 def main() -> None:
     case, args = sys.argv[1], [int(a) for a in sys.argv[2:]]
-    cases = {"w1": w1, "w2": w2, "w3": w3, "w3-crash": w3_crash, "w4": w4, "w5": w5}
+    cases = {
+        "w1": w1,
+        "w2": w2,
+        "w3": w3,
+        "w3-crash": w3_crash,
+        "w4": w4,
+        "w5": w5,
+        "w6": w6,
+        "w7": w7,
+    }
     cases[case](*args)
 
 

@@ -44,6 +44,29 @@ def bench_three(ctx, i: int):
 
 
 @register.workflow()
+def bench_fanout(ctx, n: int):
+    """W6: fan out ``n`` children (``bench_three``), gather their results, return their sum."""
+    return sum(ctx.run_workflows(bench_three, [{"i": i} for i in range(n)]))
+
+
+def timed_sleep():
+    """W7: a step of a few ms that returns the wall-clock times its body began and ended."""
+    began = time.time()
+    time.sleep(QUEUED_STEP_SECONDS)
+    return [began, time.time()]
+
+
+# W7: long enough for the steps running at once to overlap measurably.
+QUEUED_STEP_SECONDS = 0.005
+
+
+@register.workflow()
+def bench_queued(ctx):
+    """W7: one timed step (started on the queue ``w7`` by the case: see settings.py)."""
+    return ctx.step(timed_sleep)
+
+
+@register.workflow()
 def bench_resume(ctx, k: int):
     """W3: ``k`` trivial steps, then one that crashes (first phase) or is timed (second)."""
     for i in range(k):

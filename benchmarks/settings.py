@@ -28,3 +28,7 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
 # W2 gives ours DBOS's queue polling interval there (10 ms); elsewhere Django Durable's default.
 if os.environ.get("BENCH_POLL_SECONDS"):
     DURABLE_POLL_SECONDS = float(os.environ["BENCH_POLL_SECONDS"])
+# W7 only: a queue with a concurrency limit. Declared only there, because a worker that
+# serves every queue also claims from each limited one (one more transaction per claim).
+if os.environ.get("BENCH_QUEUE_CONCURRENCY"):
+    DURABLE_QUEUES = {"w7": {"concurrency": int(os.environ["BENCH_QUEUE_CONCURRENCY"])}}

@@ -5,6 +5,7 @@ postgres://postgres@127.0.0.1:5432/test
 mysql://root@127.0.0.1:3306/test
 """
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -92,3 +93,9 @@ DURABLE_POLL_SECONDS = float(os.environ.get("DURABLE_POLL_SECONDS", "0.2"))
 DURABLE_TIMER_POLL_SECONDS = float(os.environ.get("DURABLE_TIMER_POLL_SECONDS", "0.2"))
 DURABLE_HEARTBEAT_SECONDS = float(os.environ.get("DURABLE_HEARTBEAT_SECONDS", "1"))
 DURABLE_LEASE_SECONDS = float(os.environ.get("DURABLE_LEASE_SECONDS", "60"))
+
+# Queues the test workflows use. Their limits come from DURABLE_TEST_QUEUES (JSON) in worker
+# subprocesses, or from override_settings in a test; declared without limits by default.
+DURABLE_QUEUES = json.loads(
+    os.environ.get("DURABLE_TEST_QUEUES", '{"limited": {}, "emails": {}, "rated": {}}')
+)

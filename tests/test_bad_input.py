@@ -46,6 +46,7 @@ from django_durable.exceptions import (
     SerializationError,
     StepNotRecorded,
     UnknownActivity,
+    UnknownQueue,
     UnknownWorkflow,
     WaitTimeout,
     WorkflowFailed,
@@ -122,6 +123,16 @@ def limited(act):
             return act(state)
 
     return wrapped
+
+
+def queue_checks(setting):
+    """Run the system checks with ``DURABLE_QUEUES = setting``; raise the first error."""
+    from django_durable.checks import check_queues
+
+    with override_settings(DURABLE_QUEUES=setting):
+        errors = check_queues()
+    if errors:
+        raise ValueError(errors[0].msg)
 
 
 def finished():
@@ -1064,6 +1075,113 @@ ROWS = [
         ValueError,
         r"^get_event\(\) needs a positive number of seconds, not -1$",
         setup=finished,
+    ),
+    Row(
+        "api-start-unknown-queue",
+        lambda s: start_workflow("add", queue="nope", a=1, b=2),
+        UnknownQueue,
+        r"^unknown queue 'nope': declare it in the DURABLE_QUEUES setting \(known queues: "
+        r"default, emails, limited, rated\)$",
+    ),
+    Row(
+        "api-start-priority-not-a-number",
+        lambda s: start_workflow("add", priority="high", a=1, b=2),
+        TypeError,
+        r"^priority must be a whole number, not str$",
+    ),
+    Row(
+        "api-start-priority-out-of-range",
+        lambda s: start_workflow("add", priority=2**40, a=1, b=2),
+        ValueError,
+        r"^priority must be between -2147483648 and 2147483647$",
+    ),
+    Row(
+        "cli-start-unknown-queue",
+        lambda s: call("durable_start", "add", "--queue", "nope", "--input", '{"a": 1, "b": 2}'),
+        CommandError,
+        r"^unknown queue 'nope': declare it in the DURABLE_QUEUES setting",
+    ),
+    Row(
+        "cli-worker-unknown-queue",
+        lambda s: call("durable_worker", "--burst", "--queue", "emails", "--queue", "nope"),
+        CommandError,
+        r"^unknown queue 'nope'",
+    ),
+    Row(
+        "settings-queue-concurrency-zero",
+        lambda s: queue_checks({"emails": {"concurrency": 0}}),
+        ValueError,
+        r"^DURABLE_QUEUES\['emails'\]\['concurrency'\] must be a whole number of at least 1, "
+        r"not 0 \(leave it out for no limit\)$",
+    ),
+    Row(
+        "settings-queue-rate-limit-zero",
+        lambda s: queue_checks({"emails": {"rate_limit": (0, 60)}}),
+        ValueError,
+        r"^DURABLE_QUEUES\['emails'\]\['rate_limit'\] must be \(COUNT, SECONDS\)",
+    ),
+    Row(
+        "settings-queue-unknown-option",
+        lambda s: queue_checks({"emails": {"concurency": 5}}),
+        ValueError,
+        r"^DURABLE_QUEUES\['emails'\]: unknown option 'concurency'",
+    ),
+    Row(
+        "ctx-child-of-an-unknown-workflow",
+        flow("starts_unknown_child"),
+        status=Status.FAILED,
+        error_type=E + "UnknownWorkflow",
+        match=r"^unknown workflow 'no_such_workflow'",
+        adds=(1, 0, 0, 0),
+    ),
+    Row(
+        "ctx-waiting-on-its-own-id",
+        flow("waits_on_itself"),
+        status=Status.FAILED,
+        error_type="builtins.ValueError",
+        match=r"^execution '[-0-9a-f]+' cannot wait for itself: it would never end$",
+        adds=(1, 0, 0, 0),
+    ),
+    Row(
+        "ctx-waiting-on-an-unknown-execution",
+        flow("waits_on", execution_id="missing"),
+        status=Status.FAILED,
+        error_type=E + "ExecutionNotFound",
+        match=r"^no workflow execution with id 'missing'$",
+        adds=(1, 0, 0, 0),
+    ),
+    Row(
+        "ctx-child-with-its-parents-id",
+        flow("starts_child_as_itself"),
+        status=Status.FAILED,
+        error_type="builtins.ValueError",
+        match=r"that is this execution's own id; a child needs an id of its own$",
+        adds=(1, 0, 0, 0),
+    ),
+    Row(
+        "ctx-child-id-taken-by-another-workflow",
+        flow("starts_child", child_id="done"),
+        status=Status.FAILED,
+        error_type=E + "ExecutionConflict",
+        match=r"'done'",
+        adds=(1, 0, 0, 0),
+        setup=finished,
+    ),
+    Row(
+        "ctx-child-on-an-unknown-queue",
+        flow("starts_child", child_queue="nope"),
+        status=Status.FAILED,
+        error_type=E + "UnknownQueue",
+        match=r"^unknown queue 'nope'",
+        adds=(1, 0, 0, 0),
+    ),
+    Row(
+        "ctx-fan-out-of-non-dicts",
+        flow("fans_out_badly"),
+        status=Status.FAILED,
+        error_type="builtins.TypeError",
+        match=r"^ctx.start_workflows\(\) takes an iterable of dicts of inputs, not one holding int$",
+        adds=(1, 0, 0, 0),
     ),
     Row(
         "cli-prune-running-status",

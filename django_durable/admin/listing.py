@@ -19,6 +19,7 @@ from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db.models import BinaryField, Count, F, Func, IntegerField, Max, Q, Value
 
+from ..conf import durable_settings
 from ..models import (
     LIVE_STATUSES,
     Status,
@@ -28,6 +29,7 @@ from ..models import (
     WorkflowExecution,
     WorkflowRun,
 )
+from ..queues import DEFAULT_QUEUE
 from ..registry import register
 
 
@@ -136,6 +138,58 @@ class WorkflowFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         value = self.value()
         return queryset.filter(workflow_name=value) if value else queryset
+
+
+class QueueFilter(admin.SimpleListFilter):
+    """The queues known without reading the table: ``DURABLE_QUEUES`` and the workflows'."""
+
+    title = "queue"
+    parameter_name = "queue"
+
+    def lookups(self, request, model_admin):
+        names = {DEFAULT_QUEUE, self.value()} - {None}
+        names.update(definition.queue for definition in register.workflows.values())
+        raw = durable_settings.DURABLE_QUEUES
+        if isinstance(raw, dict):  # a malformed setting is the system checks' to report
+            names.update(name for name in raw if isinstance(name, str))
+        return [(name, name) for name in sorted(names)]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(queue=value) if value else queryset
+
+
+class ParentFilter(admin.SimpleListFilter):
+    """Executions started by one execution (``?parent=<id>``), by any, or by none.
+
+    Each choice reads the index on ``parent``. The execution page links to the first.
+    """
+
+    title = "parent execution"
+    parameter_name = "parent"
+    NONE = "~none"
+    ANY = "~any"
+
+    def lookups(self, request, model_admin):
+        choices = [
+            (self.NONE, "none (top level)"),
+            (self.ANY, "any (child executions)"),
+        ]
+        value = self.value()
+        if value and value not in (self.NONE, self.ANY):
+            shown = value if len(value) <= 24 else value[:23] + "…"
+            choices.append((value, f"child of {shown}"))
+        return choices
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        if value == self.NONE:
+            return queryset.filter(parent="")
+        if value == self.ANY:
+            return queryset.filter(parent__gt="")
+        return queryset.filter(parent=value)
 
 
 class ErrorTypeFilter(admin.SimpleListFilter):

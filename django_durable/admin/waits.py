@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.contrib.admin.utils import quote
+from django.urls import reverse
+from django.utils.html import escape, format_html
+from django.utils.safestring import SafeString
+
 from .. import step_ids
 from ..models import RunOutcome, Status, TimerKind, WorkflowExecution
 from .formatting import moment, relative, short_error
 from .listing import RowFacts
 
+# What a run that suspended in ctx.wait_workflow writes as its detail.
+_CHILD_DETAIL = "execution "
+
 
 def waiting_for(execution: WorkflowExecution, facts: RowFacts, now: dt.datetime) -> str:
     """ "signal 'approve' since 14:02:11, times out at 15:02:11", "sleep until …", …"""
+    child = awaited_execution(execution, facts)
+    if child:
+        return f"execution {child}{_child_wait_tail(facts, now)}"
     status = execution.status
     run = facts.latest_run
     timers = {timer.step_id: timer for timer in facts.timers}
@@ -44,6 +55,56 @@ def waiting_for(execution: WorkflowExecution, facts: RowFacts, now: dt.datetime)
     return ""
 
 
+def waiting_for_html(
+    execution: WorkflowExecution, facts: RowFacts, now: dt.datetime, about: str = ""
+) -> SafeString:
+    """:func:`waiting_for` as HTML: the execution waited for (if any) is a link to its page.
+
+    ``about`` is put after the link (e.g. the awaited execution's workflow and status).
+    """
+    child = awaited_execution(execution, facts)
+    if not child:
+        return escape(waiting_for(execution, facts, now))
+    return format_html(
+        'execution <a class="dd-mono" href="{}">{}</a>{}{}',
+        execution_url(child),
+        child,
+        about,
+        _child_wait_tail(facts, now),
+    )
+
+
+def awaited_execution(execution: WorkflowExecution, facts: RowFacts) -> str:
+    """The id of the execution this one waits for in ``ctx.wait_workflow``, or ''."""
+    if execution.status != Status.WAITING:
+        return ""
+    run = facts.latest_run
+    if run is not None and run.outcome and run.outcome != RunOutcome.WAITING_CHILD:
+        return ""  # a signal wait: waiting_for is left from an earlier wait, if set
+    if execution.waiting_for:
+        return execution.waiting_for
+    if run is not None and run.detail.startswith(_CHILD_DETAIL):
+        return run.detail[len(_CHILD_DETAIL) :]
+    return ""
+
+
+def execution_url(execution_id: str) -> str:
+    return reverse("admin:django_durable_workflowexecution_change", args=[quote(execution_id)])
+
+
+def _child_wait_tail(facts: RowFacts, now: dt.datetime) -> str:
+    """ " since 14:02:11, times out at 15:02:11" for a wait in ctx.wait_workflow."""
+    run = facts.latest_run
+    text = ""
+    if run is not None and run.outcome == RunOutcome.WAITING_CHILD and run.ended_at:
+        text = f" since {moment(run.ended_at, now)}"
+    for timer in facts.timers:
+        if timer.kind == TimerKind.CHILD_TIMEOUT and (run is None or timer.step_id == run.waiting_on):
+            text += f", times out at {moment(timer.due_at, now)} ({relative(timer.due_at, now)})"
+            break
+    return text
+
+
 def _last_attempt(execution: WorkflowExecution) -> str:
     # Written by every failed attempt of the step now being retried (see store.steps).
     if not execution.retry_attempts:
@@ -55,11 +116,9 @@ def _last_attempt(execution: WorkflowExecution) -> str:
 
 def _waiting(run, timers, now) -> str:
     if run is None or not run.waiting_on:
-        return "a signal or a child execution"
+        return "a signal or another execution"
     since = moment(run.ended_at, now) if run.ended_at else "?"
     step_id = run.waiting_on
-    if run.outcome == RunOutcome.WAITING_CHILD:
-        return f"child execution (step {step_id}) since {since}"
     name = step_ids.name_of(step_id)
     if name.startswith(step_ids.WAIT_SIGNAL_PREFIX):
         name = name[len(step_ids.WAIT_SIGNAL_PREFIX) :]

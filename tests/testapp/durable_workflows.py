@@ -504,3 +504,36 @@ def waits_on_itself(ctx):
 @register.workflow()
 def starts_unknown_child(ctx):
     return ctx.start_workflow("no_such_workflow")
+
+
+@register.workflow()
+def waits_on(ctx, execution_id: str):
+    return ctx.wait_workflow(execution_id)
+
+
+@register.workflow()
+def starts_child_as_itself(ctx):
+    return ctx.start_workflow("child_adds", workflow_id=ctx.execution_id, a=1, b=1)
+
+
+@register.workflow()
+def starts_child(ctx, child_id: str = "", child_queue: str = "default"):
+    return ctx.start_workflow(
+        "child_adds", workflow_id=child_id or None, queue=child_queue, a=1, b=1
+    )
+
+
+@register.workflow()
+def fans_out_badly(ctx):
+    return ctx.start_workflows("child_adds", [1, 2])
+
+
+@register.workflow(queue="limited")
+def queued_work(ctx, seconds: float = 0.2):
+    """One step that takes ``seconds``, on the queue "limited" (limits set per test)."""
+    return ctx.step(_pause, seconds)
+
+
+def _pause(seconds):
+    time.sleep(seconds)
+    return seconds
