@@ -110,8 +110,9 @@ class ChaosReport:
 def make_plan(rng: random.Random) -> list:
     plan = []
     for k in range(rng.randint(2, 7)):
-        kinds = ["step", "atomic", "sleep", "signal", "flaky", "broken", "event"]
-        kind = rng.choices(kinds, [4, 2, 2, 1, 1, 0.5, 1])[0]
+        kinds = ["step", "atomic", "sleep", "signal", "flaky", "broken", "event", "children"]
+        kinds.append("fanout")
+        kind = rng.choices(kinds, [4, 2, 2, 1, 1, 0.5, 1, 0.7, 0.3])[0]
         if kind == "step":
             plan.append(["step", f"s{k}", round(rng.uniform(0.0, 0.05), 3)])
         elif kind == "atomic":
@@ -124,6 +125,10 @@ def make_plan(rng: random.Random) -> list:
             plan.append(["broken", f"b{k}"])
         elif kind == "event":
             plan.append(["event", k])
+        elif kind == "children":
+            plan.append(["children", f"c{k}", rng.randint(1, 3)])
+        elif kind == "fanout":
+            plan.append(["fanout", rng.randint(2, 6)])
         else:
             # 0.2 s is retried in the worker thread, 1.5 s on a timer (the execution sleeps).
             plan.append(["flaky", f"f{k}", rng.choice([0.2, 1.5])])
@@ -148,6 +153,10 @@ def expected_outcome(index: int, plan: list) -> tuple[str, list | None]:
             results.append(item[2])
         elif kind == "signal":
             results.append(signal_payload(index, k))
+        elif kind == "children":
+            results.append([f"{item[1]}-{j}" for j in range(item[2])])
+        elif kind == "fanout":
+            results.append([2 * j for j in range(item[1])])
         else:
             results.append(None)
     return "COMPLETED", results
@@ -385,7 +394,9 @@ def run_chaos(config: ChaosConfig, db_name: str, log_dir: Path, label: str = "")
                 final = with_retry(
                     WorkflowExecution.objects.filter(
                         id__startswith=tag + "-", status__in=FINAL_STATUSES
-                    ).count
+                    )
+                    .exclude(id__contains=".")  # children: "<parent id>.<step>.<n>"
+                    .count
                 ) - len(to_retry)
                 next_count = now + 0.5
                 if now - progress >= 10:
@@ -484,6 +495,13 @@ def check(report: ChaosReport, ids: list, plans: list, workers: Workers) -> None
         ):
             report.lost += 1
             report.problem(f"{eid}: failed with {row['error_type']}: {row['error_message']}")
+
+    # Children (ids under their parent's): none left live once every parent has ended.
+    parents = set(ids)
+    for eid, row in rows.items():
+        if eid not in parents and row["status"] in LIVE_STATUSES:
+            report.stuck += 1
+            report.problem(f"child {eid}: left {row['status']}")
 
     # Published events: the last value each completed execution set is the one stored.
     from django_durable.models import EventValue

@@ -1180,7 +1180,8 @@ ROWS = [
         flow("fans_out_badly"),
         status=Status.FAILED,
         error_type="builtins.TypeError",
-        match=r"^ctx.start_workflows\(\) takes an iterable of dicts of inputs, not one holding int$",
+        match=r"^ctx.start_workflows\(\) takes an iterable of dicts of inputs, "
+        r"not one holding int$",
         adds=(1, 0, 0, 0),
     ),
     Row(

@@ -115,8 +115,37 @@ def chaos_mix(ctx, plan: list):
         elif kind == "event":
             ctx.set_event("progress", item[1])
             results.append(None)
+        elif kind == "children":
+            # Children with ids under the parent's (the runner checks them like parents),
+            # started one by one, then gathered.
+            _, sid, count = item
+            children = [
+                ctx.start_workflow("chaos_child", workflow_id=f"{eid}.{sid}.{j}", step=sid, j=j)
+                for j in range(count)
+            ]
+            results.append(ctx.wait_workflows(children))
+        elif kind == "fanout":
+            # A batch fan-out (ids generated), gathered in one call.
+            _, count = item
+            results.append(ctx.run_workflows("chaos_double", [{"j": j} for j in range(count)]))
         elif kind == "fail":
             raise ChaosFailure("planned failure")
         else:
             raise ValueError(f"unknown plan item {item!r}")
     return results
+
+
+@register.workflow()
+def chaos_child(ctx, step: str, j: int):
+    """A child with a side effect, checked by the runner like every execution of the run."""
+    ctx.step(chaos_step, ctx.execution_id, step, _run_epoch(ctx), 0.01, step_id=step)
+    return f"{step}-{j}"
+
+
+def _double(j):
+    return 2 * j
+
+
+@register.workflow()
+def chaos_double(ctx, j: int):
+    return ctx.step(_double, j)

@@ -537,3 +537,18 @@ def queued_work(ctx, seconds: float = 0.2):
 def _pause(seconds):
     time.sleep(seconds)
     return seconds
+
+
+@register.workflow()
+def slow_child(ctx, j: int, seconds: float):
+    ctx.step(effect, ctx.execution_id, "work", seconds)
+    return j
+
+
+@register.workflow()
+def fans_out_slowly(ctx, n: int, seconds: float):
+    ctx.step(effect, ctx.execution_id, "before", 0.0)
+    children = ctx.start_workflows("slow_child", [{"j": j, "seconds": seconds} for j in range(n)])
+    total = sum(ctx.wait_workflows(children))
+    ctx.step(effect, ctx.execution_id, "after", 0.0)
+    return total
