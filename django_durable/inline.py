@@ -35,10 +35,11 @@ class InlineDriver:
         if fire_timers:
             self.fire_due_timers()
         if self.execution_id is not None:
-            claimed = store.claim_one(self.execution_id, self.owner, self.lease_seconds)
+            claimed = store.claim_one(self.family(), self.owner, self.lease_seconds)
         else:
             skip = frozenset(self._unknown_workflows)
-            found = store.claim(self.owner, 1, self.lease_seconds, skip)
+            # Queue limits are for workers sharing production capacity; a test runs all.
+            found = store.claim(self.owner, 1, self.lease_seconds, skip, apply_limits=False)
             claimed = found[0] if found else None
         if claimed is None:
             return False
@@ -64,9 +65,17 @@ class InlineDriver:
             )
         return outcome
 
+    def family(self) -> list[str] | None:
+        """The execution this driver runs and its live children, theirs, and so on (a
+        workflow run with ``run_workflow`` runs its children in the same thread)."""
+        if self.execution_id is None:
+            return None
+        generations = store.live_descendants([self.execution_id])
+        return [self.execution_id, *(eid for ids in generations for eid in ids)]
+
     def fire_due_timers(self) -> int:
         batch = int(durable_settings.DURABLE_TIMER_BATCH_SIZE)
-        return store.fire_due_timers(batch, execution_id=self.execution_id)
+        return store.fire_due_timers(batch, execution_ids=self.family())
 
     def next_timer_due(self) -> dt.datetime | None:
-        return store.next_timer_due(self.execution_id)
+        return store.next_timer_due(self.family())

@@ -239,7 +239,8 @@ def describe_now(executions: list[dict]) -> dict[str, str]:
 
     ``executions`` are dicts with ``id``, ``status``, ``lease_owner`` and, optionally,
     ``workflow`` (a pending execution of a workflow this code lacks says so). Sleeping ones
-    say until when (or which step's retry), waiting ones which signal (and until when),
+    say until when (or which step's retry), waiting ones which signal or which execution
+    (and until when),
     running ones the step their worker last reported; finished ones ``-``. Three queries
     at most, whatever the number of executions.
     """
@@ -253,10 +254,14 @@ def describe_now(executions: list[dict]) -> dict[str, str]:
     waits: dict[str, str] = {}
     if waiting:
         runs = WorkflowRun.objects.filter(
-            execution_id__in=waiting, outcome=RunOutcome.WAITING_SIGNAL
+            execution_id__in=waiting,
+            outcome__in=[RunOutcome.WAITING_SIGNAL, RunOutcome.WAITING_CHILD],
         ).order_by("epoch")
-        for eid, step_id in runs.values_list("execution_id", "waiting_on"):
-            waits[eid] = step_id  # the latest run's wait wins
+        for eid, step_id, outcome, detail in runs.values_list(
+            "execution_id", "waiting_on", "outcome", "detail"
+        ):
+            # The latest run's wait wins; a child wait's detail is "execution <id>".
+            waits[eid] = detail if outcome == RunOutcome.WAITING_CHILD else step_id
     owners = {row["lease_owner"] for row in executions if row["status"] == Status.RUNNING}
     steps_of: dict[str, dict] = {}
     if owners:
@@ -301,6 +306,12 @@ def _sleeping(timers: list[Timer]) -> str:
 
 
 def _waiting(step_id: str, timers: list[Timer]) -> str:
+    if step_id.startswith("execution "):
+        text = f"waiting for {step_id}"
+        for timer in timers:
+            if timer.kind == TimerKind.CHILD_TIMEOUT:
+                text += f" until {_when(timer.due_at)}"
+        return text
     name = step_ids.name_of(step_id)[len(step_ids.WAIT_SIGNAL_PREFIX) :] if step_id else ""
     text = f"waiting for signal {name!r}" if name else "waiting for a signal"
     for timer in timers:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import uuid
 from collections.abc import Iterable
@@ -61,7 +62,7 @@ def retry_workflows(execution_ids: Iterable[str]) -> dict[str, DurableError | No
             outcome[eid] = unknown[name]
             continue
         candidates.append(eid)
-    retried = store.retry(candidates, lambda name: timeouts[name])
+    retried = store.retry(candidates, functools.partial(_timeout_of, timeouts))
     now_known = _statuses([eid for eid in candidates if eid not in retried])
     for eid in candidates:
         if eid in retried:
@@ -70,6 +71,16 @@ def retry_workflows(execution_ids: Iterable[str]) -> dict[str, DurableError | No
             status = now_known.get(eid, (None, ""))[0]
             outcome[eid] = ExecutionNotFound(eid) if status is None else NotRetryable(eid, status)
     return {eid: outcome[eid] for eid in ids}
+
+
+def _timeout_of(known: dict[str, float | None], name: str) -> float | None:
+    # Children retried with their parent are looked up here as they come.
+    if name not in known:
+        try:
+            known[name] = register.get_workflow(name).timeout
+        except UnknownWorkflow:
+            known[name] = None
+    return known[name]
 
 
 def failed_workflows(workflow: str | None = None) -> list[str]:

@@ -2,7 +2,15 @@
 
 import pytest
 
-from django_durable import cancel_workflow, get_workflow, signal_workflow, start_workflow
+from django_durable import (
+    cancel_workflow,
+    get_workflow,
+    retry_workflow,
+    run_workflow,
+    signal_workflow,
+    start_workflow,
+)
+from django_durable.inspection import describe_now
 from django_durable.models import Status, StepResult, WorkflowExecution, WorkflowRun
 from django_durable.testing import reset_clock, run_until_idle
 from tests.conftest import run_burst, status_of
@@ -109,3 +117,37 @@ def test_bad_compositions_fail_the_workflow_with_a_clear_error(workflow, error):
     run_until_idle()
     assert status_of(eid) == Status.FAILED
     assert error in row(eid).error_message
+
+
+def test_run_workflow_runs_the_children_in_the_same_thread():
+    assert run_workflow("fans_out", n=5) == {"sum": sum(k + 1 for k in range(5)), "failed": 0}
+
+
+def test_retrying_a_parent_that_a_child_failed_retries_the_child_too():
+    eid = start_workflow("parent_of_a_flaky_child")
+    run_until_idle()
+    child = WorkflowExecution.objects.get(parent=eid)
+    assert (status_of(eid), child.status) == (Status.FAILED, Status.FAILED)
+    retry_workflow(eid)
+    assert status_of(child.id) == Status.PENDING  # retried with it
+    run_until_idle()
+    assert get_workflow(eid).result == {"child": "ok", "after": 8}
+    assert status_of(child.id) == Status.COMPLETED
+
+
+def test_a_parent_that_times_out_cancels_its_children():
+    eid = start_workflow("parent_outlives_its_timeout")
+    run_burst()
+    child = WorkflowExecution.objects.get(parent=eid)
+    assert status_of(eid) == Status.TIMED_OUT
+    assert status_of(child.id) == Status.CANCELED
+    assert row(child.id).cancel_reason == "its parent execution timed out"
+
+
+def test_durable_status_says_which_execution_a_parent_waits_for():
+    eid = start_workflow("parent_runs_child", a=2, b=3, wait="go")
+    run_burst()
+    child_id = row(eid).waiting_for
+    assert describe_now([{"id": eid, "status": Status.WAITING, "lease_owner": ""}]) == {
+        eid: f"waiting for execution {child_id}"
+    }

@@ -157,13 +157,16 @@ def claim(
     lease_seconds: float,
     skip_workflows: frozenset[str] = frozenset(),
     served_queues: frozenset[str] | None = None,
+    *,
+    apply_limits: bool = True,
 ) -> list[ClaimedExecution]:
     """Claim up to ``limit`` runnable executions (pending, or with an expired lease).
 
     Executions of the workflows in ``skip_workflows`` (those this worker cannot run) are
     left for others; with ``served_queues``, only executions of those queues are taken.
     Pending executions are taken by priority, then age. Queues with a limit come first,
-    each within its limit (see :func:`_claim_limited`).
+    each within its limit (see :func:`_claim_limited`); ``apply_limits=False`` ignores the
+    limits (the test harness).
 
     Candidates are taken with one compare-and-set on their epochs, which is what makes the
     claim correct on every database. Where rows can be locked and skipped, the candidates
@@ -175,7 +178,7 @@ def claim(
     if limit <= 0:
         return []
     now = clock.now()
-    all_limited = queues.limited()
+    all_limited = queues.limited() if apply_limits else []
     limited = [q for q in all_limited if served_queues is None or q.name in served_queues]
     claimed: list[ClaimedExecution] = []
     if limited:
@@ -293,12 +296,17 @@ def _candidates(limit: int, now: dt.datetime, *, lock: bool, scope: _Scope = _Sc
     return rows
 
 
-def claim_one(execution_id: str, owner: str, lease_seconds: float) -> ClaimedExecution | None:
-    """Claim one given execution if it is runnable now (used by ``run_workflow``)."""
+def claim_one(
+    execution_ids: list[str], owner: str, lease_seconds: float
+) -> ClaimedExecution | None:
+    """Claim one of these executions that is runnable now (``run_workflow``: its execution
+    and that one's children), whatever its queue's limits."""
     now = clock.now()
     with dialect.write_transaction():
         rows = list(
-            Executions.filter(_runnable(now), pk=execution_id).values_list(*_CLAIM_COLUMNS)[:1]
+            Executions.filter(_runnable(now), pk__in=execution_ids)
+            .order_by("created_at")
+            .values_list(*_CLAIM_COLUMNS)[:1]
         )
         taken = _take(rows, owner, lease_seconds, now)
     return taken[0] if taken else None
@@ -571,6 +579,11 @@ def finish(
         delete_timers, update = _finish_sql(conn.vendor, awaited)
         if may_have_timers:
             cursor.execute(delete_timers, [lease.execution_id])
+        if status == Status.TIMED_OUT:
+            # Children first (rows are locked child before parent), as a timer's timeout does.
+            end_descendants(
+                [lease.execution_id], Status.CANCELED, "its parent execution timed out", moment
+            )
         fence = [lease.execution_id, lease.epoch, Status.RUNNING.value]
         cursor.execute(update, [*values, *fence] if awaited else [*values, *fence, False])
         if cursor.rowcount != 1 and not awaited and fenced(lease).filter(awaited=True).exists():
@@ -611,6 +624,18 @@ def end_descendants(execution_ids: list[str], status: str, reason: str, now: dt.
 
     Deepest first, each generation's rows locked before its parents' (see store.children).
     """
+    generations = live_descendants(execution_ids)
+    if not generations:
+        return 0
+    Timer.objects.filter(execution_id__in=[eid for ids in generations for eid in ids]).delete()
+    ended = 0
+    for ids in reversed(generations):
+        ended += _end_live(ids, status, reason, now)
+    return ended
+
+
+def live_descendants(execution_ids: list[str]) -> list[list[str]]:
+    """The live children of these executions, then theirs, and so on: one list per generation."""
     generations = []
     parents = list(execution_ids)
     while parents:
@@ -622,13 +647,7 @@ def end_descendants(execution_ids: list[str], status: str, reason: str, now: dt.
         if children:
             generations.append(children)
         parents = children
-    if not generations:
-        return 0
-    Timer.objects.filter(execution_id__in=[eid for ids in generations for eid in ids]).delete()
-    ended = 0
-    for ids in reversed(generations):
-        ended += _end_live(ids, status, reason, now)
-    return ended
+    return generations
 
 
 def _end_live(ids: list[str], status: str, reason: str, now: dt.datetime) -> int:

@@ -19,6 +19,7 @@ from ..models import (
     TimerKind,
     WorkflowExecution,
 )
+from ..serialization import loads
 from .executions import Executions
 
 RETRYABLE_STATUSES = frozenset({Status.FAILED, Status.CANCELED, Status.TIMED_OUT})
@@ -59,6 +60,10 @@ def _retry_batch(ids: list[str], timeout_of: TimeoutOf) -> dict[str, str]:
             by_workflow.setdefault(name, []).append(eid)
         retried = [eid for eid, _status, _name in rows]
         StepResult.objects.filter(execution_id__in=retried, status=StepStatus.FAILED).delete()
+        children = _forget_failed_child_waits(retried)
+        if children:
+            # The children first: the parent must not find them failed still.
+            _retry_batch(children, timeout_of)
         timers = []
         for name, members in by_workflow.items():
             timeout = timeout_of(name)
@@ -92,6 +97,27 @@ def _retry_batch(ids: list[str], timeout_of: TimeoutOf) -> dict[str, str]:
         Timer.objects.bulk_create(timers, ignore_conflicts=True)
         dialect.notify_wake()
     return {eid: status for eid, status, _name in rows}
+
+
+def _forget_failed_child_waits(execution_ids: list[str]) -> list[str]:
+    """Delete the waits of these executions that saw a child fail (or time out waiting).
+
+    Return the ids of the children to retry with them: a retried parent waits for them
+    again, and they run again from where they failed.
+    """
+    waits = StepResult.objects.filter(
+        execution_id__in=execution_ids, name=step_ids.WAIT_WORKFLOW
+    ).values_list("id", "result", "arguments")
+    forget, children = [], []
+    for pk, result, child_id in waits:
+        status = loads(None if result is None else bytes(result))["status"]
+        if status == Status.COMPLETED:
+            continue
+        forget.append(pk)
+        if status in RETRYABLE_STATUSES:
+            children.append(child_id)
+    StepResult.objects.filter(pk__in=forget).delete()
+    return children
 
 
 def check_retryable(execution_id: str) -> str:

@@ -145,7 +145,7 @@ def deliver_signal(execution_id: str, name: str, payload: bytes) -> None:
             dialect.notify_wake()
 
 
-def fire_due_timers(limit: int, execution_id: str | None = None) -> int:
+def fire_due_timers(limit: int, execution_ids: list[str] | None = None) -> int:
     """Fire up to ``limit`` due timers in one transaction; return how many fired.
 
     A sleep's timer records the sleep step as completed and a signal timeout records the
@@ -155,8 +155,8 @@ def fire_due_timers(limit: int, execution_id: str | None = None) -> int:
     now = clock.now()
     with dialect.write_transaction():
         due = Timer.objects.filter(due_at__lte=now).order_by("due_at")
-        if execution_id is not None:
-            due = due.filter(execution_id=execution_id)
+        if execution_ids is not None:
+            due = due.filter(execution_id__in=execution_ids)
         if connection.features.has_select_for_update_skip_locked:
             due = due.select_for_update(skip_locked=True)
         timers = list(
@@ -231,11 +231,11 @@ def pending_timers() -> tuple[int, dt.datetime | None]:
     return timers["count"], timers["first"]
 
 
-def next_timer_due(execution_id: str | None = None) -> dt.datetime | None:
-    """When the earliest timer (of one execution, if given) is due; ``None`` without one."""
+def next_timer_due(execution_ids: list[str] | None = None) -> dt.datetime | None:
+    """When the earliest timer (of these executions, if given) is due; ``None`` without one."""
     timers = (
         Timer.objects.all()
-        if execution_id is None
-        else Timer.objects.filter(execution_id=execution_id)
+        if execution_ids is None
+        else Timer.objects.filter(execution_id__in=execution_ids)
     )
     return timers.order_by("due_at").values_list("due_at", flat=True).first()

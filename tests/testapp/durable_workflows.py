@@ -552,3 +552,27 @@ def fans_out_slowly(ctx, n: int, seconds: float):
     total = sum(ctx.wait_workflows(children))
     ctx.step(effect, ctx.execution_id, "after", 0.0)
     return total
+
+
+def _fails_once(execution_id):
+    if not SideEffect.objects.filter(execution_id=execution_id, step="failed-once").exists():
+        SideEffect.objects.create(execution_id=execution_id, step="failed-once", pid=os.getpid())
+        raise RuntimeError("the first attempt fails")
+    return "ok"
+
+
+@register.workflow()
+def child_fails_once(ctx):
+    return ctx.step(_fails_once, ctx.execution_id)
+
+
+@register.workflow()
+def parent_of_a_flaky_child(ctx):
+    return {"child": ctx.run_workflow("child_fails_once"), "after": ctx.step(_double, 4)}
+
+
+@register.workflow(timeout=1)
+def parent_outlives_its_timeout(ctx):
+    ctx.start_workflow("child_adds", a=1, b=1, wait="never")
+    ctx.step(time.sleep, 1.3)
+    ctx.step(_double, 1)
