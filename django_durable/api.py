@@ -240,6 +240,10 @@ class ExecutionInfo:
     runs: int
     steps: list[StepInfo] = field(default_factory=list)
     lease_owner: str = ""
+    queue: str = "default"
+    priority: int = 0
+    # The execution that started it with ctx.start_workflow ("" for none).
+    parent: str = ""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -287,6 +291,9 @@ def get_workflow(execution_id: str) -> ExecutionInfo:
         runs=row.runs,
         steps=steps,
         lease_owner=row.lease_owner,
+        queue=row.queue,
+        priority=row.priority,
+        parent=row.parent,
     )
 
 

@@ -241,7 +241,7 @@ def replay(execution_id: str, *, debugger: object | None = None) -> ReplayReport
         except _ReplayStop as stop:
             stopped_early = True
             report.next_step = {"step_id": stop.step_id, "name": stop.name, "kind": stop.kind}
-            report.verdict = "waiting" if stop.kind in ("timer", "signal") else "next-step"
+            report.verdict = "waiting" if stop.kind in ("timer", "signal", "child") else "next-step"
             if finished and execution.status in (Status.COMPLETED, Status.FAILED):
                 report.problems.append(
                     f"the execution ended {execution.status} but the code would now run "

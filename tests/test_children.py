@@ -92,7 +92,7 @@ def test_cancel_cascades_to_unfinished_children_and_grandchildren():
     cancel_workflow(eid, "no longer needed")
     for execution_id in (eid, child.id, grandchild.id):
         assert status_of(execution_id) == Status.CANCELED
-    assert row(grandchild.id).cancel_reason == f"its parent {eid} was canceled"
+    assert row(grandchild.id).cancel_reason == f"its parent or an ancestor, {eid}, was canceled"
 
 
 def test_canceling_a_child_wakes_its_waiting_parent_with_the_cancel():
@@ -141,7 +141,7 @@ def test_a_parent_that_times_out_cancels_its_children():
     child = WorkflowExecution.objects.get(parent=eid)
     assert status_of(eid) == Status.TIMED_OUT
     assert status_of(child.id) == Status.CANCELED
-    assert row(child.id).cancel_reason == "its parent execution timed out"
+    assert row(child.id).cancel_reason == "its parent or an ancestor timed out"
 
 
 def test_durable_status_says_which_execution_a_parent_waits_for():
@@ -151,3 +151,27 @@ def test_durable_status_says_which_execution_a_parent_waits_for():
     assert describe_now([{"id": eid, "status": Status.WAITING, "lease_owner": ""}]) == {
         eid: f"waiting for execution {child_id}"
     }
+
+
+def test_retrying_a_canceled_parent_retries_the_children_canceled_with_it():
+    eid = start_workflow("parent_runs_child", a=2, b=3, wait="go")
+    run_burst()
+    child_id = row(eid).waiting_for
+    cancel_workflow(eid)
+    assert status_of(child_id) == Status.CANCELED
+    retry_workflow(eid)
+    assert status_of(child_id) == Status.PENDING
+    run_burst()
+    signal_workflow(child_id, "go")
+    run_burst()
+    assert get_workflow(eid).result == {"child": child_id, "total": 10}
+
+
+def test_a_child_failure_the_parent_handled_is_not_retried_with_it():
+    eid = start_workflow("catches_then_fails")
+    run_until_idle()
+    child = WorkflowExecution.objects.get(parent=eid)
+    retry_workflow(eid)
+    run_until_idle()
+    assert status_of(eid) == Status.FAILED and row(eid).error_type == "builtins.ValueError"
+    assert row(child.id).retries == 0  # the handled branch replays as it was

@@ -110,3 +110,13 @@ def test_queue_limits_reach_worker_subprocesses_through_the_test_settings():
         env={"DURABLE_TEST_QUEUES": json.dumps({"limited": {"concurrency": 3}})},
     )
     assert "QueueLimit(name='limited', concurrency=3" in result.stdout, result.stderr
+
+
+def test_get_workflow_and_status_json_show_queue_priority_and_parent():
+    eid = start_workflow("starts_child", child_queue="emails")
+    Worker(threads=1, burst=True, queues=["default"]).run()
+    child = WorkflowExecution.objects.get(parent=eid)
+    info = get_workflow(child.id)
+    assert (info.queue, info.priority, info.parent) == ("emails", 0, eid)
+    shown = json.loads(manage("durable_status", child.id, "--json").stdout)
+    assert (shown["queue"], shown["priority"], shown["parent"]) == ("emails", 0, eid)

@@ -581,9 +581,7 @@ def finish(
             cursor.execute(delete_timers, [lease.execution_id])
         if status == Status.TIMED_OUT:
             # Children first (rows are locked child before parent), as a timer's timeout does.
-            end_descendants(
-                [lease.execution_id], Status.CANCELED, "its parent execution timed out", moment
-            )
+            end_descendants([lease.execution_id], Status.CANCELED, CASCADE_TIMED_OUT, moment)
         fence = [lease.execution_id, lease.epoch, Status.RUNNING.value]
         cursor.execute(update, [*values, *fence] if awaited else [*values, *fence, False])
         if cursor.rowcount != 1 and not awaited and fenced(lease).filter(awaited=True).exists():
@@ -611,12 +609,18 @@ def cancel(execution_id: str, reason: str = "") -> None:
         # Timers first (see finish()), then the children's rows before the parent's.
         Timer.objects.filter(execution_id=execution_id).delete()
         end_descendants(
-            [execution_id], Status.CANCELED, f"its parent {execution_id} was canceled", now
+            [execution_id], Status.CANCELED, f"{CASCADE_PREFIX}, {execution_id}, was canceled", now
         )
         status = lock_status(execution_id)
         if status in FINAL_STATUSES:
             raise ExecutionFinished(execution_id, status, "cancel")
         _end_live([execution_id], Status.CANCELED, reason, now)
+
+
+# The cancel reason of an execution ended with its parent or another ancestor (a retry of
+# that ancestor retries it too).
+CASCADE_PREFIX = "its parent or an ancestor"
+CASCADE_TIMED_OUT = f"{CASCADE_PREFIX} timed out"
 
 
 def end_descendants(execution_ids: list[str], status: str, reason: str, now: dt.datetime) -> int:

@@ -20,7 +20,7 @@ from ..models import (
     WorkflowExecution,
 )
 from ..serialization import loads
-from .executions import Executions
+from .executions import CASCADE_PREFIX, Executions
 
 RETRYABLE_STATUSES = frozenset({Status.FAILED, Status.CANCELED, Status.TIMED_OUT})
 # Rows changed per transaction by the bulk repairs: a batch keeps every lock short, and
@@ -60,7 +60,9 @@ def _retry_batch(ids: list[str], timeout_of: TimeoutOf) -> dict[str, str]:
             by_workflow.setdefault(name, []).append(eid)
         retried = [eid for eid, _status, _name in rows]
         StepResult.objects.filter(execution_id__in=retried, status=StepStatus.FAILED).delete()
-        children = _forget_failed_child_waits(retried)
+        children = _forget_failed_child_waits(
+            [eid for eid, status, _name in rows if status == Status.FAILED]
+        ) + _canceled_with([eid for eid, status, _name in rows if status != Status.FAILED])
         if children:
             # The children first: the parent must not find them failed still.
             _retry_batch(children, timeout_of)
@@ -100,24 +102,40 @@ def _retry_batch(ids: list[str], timeout_of: TimeoutOf) -> dict[str, str]:
 
 
 def _forget_failed_child_waits(execution_ids: list[str]) -> list[str]:
-    """Delete the waits of these executions that saw a child fail (or time out waiting).
+    """Forget the waits that failed these executions; return the children to retry too.
 
-    Return the ids of the children to retry with them: a retried parent waits for them
-    again, and they run again from where they failed.
+    A failed execution's tail of waits (the waits recorded after its last other step) holds
+    the wait that raised ``ChildWorkflowFailed``, with any gathered beside it. Those that saw
+    a child end without a result are deleted, so the retried parent waits again, and the
+    children run again from where they failed. A wait the workflow caught and went on from
+    is followed by other steps, and stays recorded: the retry replays the same branch.
     """
-    waits = StepResult.objects.filter(
-        execution_id__in=execution_ids, name=step_ids.WAIT_WORKFLOW
-    ).values_list("id", "result", "arguments")
-    forget, children = [], []
-    for pk, result, child_id in waits:
-        status = loads(None if result is None else bytes(result))["status"]
-        if status == Status.COMPLETED:
-            continue
-        forget.append(pk)
-        if status in RETRYABLE_STATUSES:
-            children.append(child_id)
+    children = []
+    forget = []
+    for execution_id in execution_ids:
+        steps = StepResult.objects.filter(execution_id=execution_id).order_by("-id")
+        for pk, name, result, child_id in steps.values_list("id", "name", "result", "arguments"):
+            if name != step_ids.WAIT_WORKFLOW:
+                break
+            status = loads(None if result is None else bytes(result))["status"]
+            if status == Status.COMPLETED:
+                continue
+            forget.append(pk)
+            if status in RETRYABLE_STATUSES:
+                children.append(child_id)
     StepResult.objects.filter(pk__in=forget).delete()
     return children
+
+
+def _canceled_with(execution_ids: list[str]) -> list[str]:
+    """The children a cancel or timeout of these executions canceled with them."""
+    return list(
+        Executions.filter(
+            parent__in=execution_ids,
+            status=Status.CANCELED,
+            cancel_reason__startswith=CASCADE_PREFIX,
+        ).values_list("id", flat=True)
+    )
 
 
 def check_retryable(execution_id: str) -> str:

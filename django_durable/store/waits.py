@@ -22,7 +22,14 @@ from ..models import (
 )
 from ..serialization import dumps
 from . import runs
-from .executions import Executions, end_descendants, fenced, lock_status, wake_waiters
+from .executions import (
+    CASCADE_TIMED_OUT,
+    Executions,
+    end_descendants,
+    fenced,
+    lock_status,
+    wake_waiters,
+)
 from .steps import record_step
 from .types import Lease, RecordedStep
 
@@ -206,7 +213,7 @@ def fire_due_timers(limit: int, execution_ids: list[str] | None = None) -> int:
             ).update(status=Status.PENDING, updated_at=now)
         if timed_out:
             # Children first: rows are locked child before parent (see store.children).
-            end_descendants(list(timed_out), Status.CANCELED, "its parent execution timed out", now)
+            end_descendants(list(timed_out), Status.CANCELED, CASCADE_TIMED_OUT, now)
             Executions.filter(pk__in=list(timed_out), status__in=list(LIVE_STATUSES)).update(
                 status=Status.TIMED_OUT,
                 finished_at=now,

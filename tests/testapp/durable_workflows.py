@@ -576,3 +576,12 @@ def parent_outlives_its_timeout(ctx):
     ctx.start_workflow("child_adds", a=1, b=1, wait="never")
     ctx.step(time.sleep, 1.3)
     ctx.step(_double, 1)
+
+
+@register.workflow()
+def catches_then_fails(ctx):
+    try:
+        ctx.run_workflow("child_adds", a=1, b=1, fail=True)
+    except ChildWorkflowFailed:
+        ctx.step(_double, 1)  # handled: e.g. a refund
+    raise ValueError("fails later, for another reason")
