@@ -9,6 +9,7 @@ import time
 
 import pytest
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
+from django.contrib.admin.utils import quote
 from django.contrib.auth.models import Permission, User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -16,6 +17,7 @@ from django.urls import reverse
 
 from django_durable import get_workflow, signal_workflow, start_workflow, store
 from django_durable.models import RunOutcome, StepResult, WorkflowExecution, WorkflowRun
+from django_durable.testing import reset_clock, run_until_idle
 from tests.conftest import run_burst
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -531,3 +533,260 @@ def test_prune_counts_first_then_deletes_old_finished_executions_and_logs_it(cli
     )
     bad = client.post(url("prune"), {"older_than_days": "-1", "statuses": ["COMPLETED"]})
     assert bad.status_code == 200 and "greater than or equal to 0" in text(bad)
+
+
+# --- executions that start and wait for others, queues, schedules ---------------------------
+
+
+@pytest.fixture
+def real_clock():
+    yield
+    reset_clock()  # run_until_idle moves the engine's clock past timers
+
+
+def section(html, name):
+    """The HTML of one section of the execution page."""
+    return html.split(f'id="{name}"')[1].split('<div class="module dd-section"')[0]
+
+
+def test_execution_pages_link_parent_and_children_and_say_which_execution_is_awaited(client):
+    staff(client, "view_workflowexecution")
+    top = start_workflow("grandparent")
+    run_burst()
+    middle = WorkflowExecution.objects.get(parent=top)
+    leaf = WorkflowExecution.objects.get(parent=middle.pk)
+    html = text(client.get(url("change", top)))
+    facts = html.split('class="dd-facts"')[1].split("</dl>")[0]
+    # What it does now: it waits for its child, which is waiting too.
+    assert re.search(
+        rf'Waiting for</dt><dd>execution <a class="dd-mono" href="{url("change", middle.pk)}"'
+        r"[^>]*>[^<]+</a>.*parent_runs_child.*Waiting</span> since ",
+        facts,
+    )
+    children = section(html, "children")
+    assert "Children (1)" in children and "1 waiting." in re.sub(r"<[^>]+>", "", children)
+    assert f'href="{url("change", middle.pk)}"' in children
+    assert "canceling this execution cancels it too" in children
+    assert f'href="{reverse(CHANGELIST)}?parent={top}"' in children
+    html = text(client.get(url("change", middle.pk)))
+    facts = html.split('class="dd-facts"')[1].split("</dl>")[0]
+    assert re.search(rf'Parent</dt><dd><a class="dd-mono" href="{url("change", top)}"', facts)
+    assert ", waiting for this one" in facts
+    assert "<dt>Queue</dt><dd>default</dd>" in facts
+    assert "<dt>Priority</dt><dd>0 (lower runs first)</dd>" in facts
+    steps = section(html, "steps")
+    assert f'started execution <a class="dd-mono" href="{url("change", leaf.pk)}"' in steps
+    assert re.search(r'dd-bar dd-bar-child dd-open"[^>]*title="ctx.wait_workflow:1: waiting', html)
+    # The list says it too, with the awaited execution as a link.
+    rows = text(client.get(reverse(CHANGELIST))).split("<tr>")
+    [row] = [
+        row
+        for row in rows
+        if row.startswith(f'<th class="field-execution_id"><a href="{url("change", middle.pk)}"')
+    ]
+    assert f'execution <a class="dd-mono" href="{url("change", leaf.pk)}"' in row
+    # The child ends: the wait step says how, with the result decoded, not the envelope.
+    signal_workflow(leaf.pk, "go")
+    run_burst()
+    assert get_workflow(top).status == "COMPLETED"
+    steps = section(text(client.get(url("change", middle.pk))), "steps")
+    assert re.search(
+        rf'execution <a class="dd-mono" href="{url("change", leaf.pk)}"[^>]*>{leaf.pk}</a> '
+        r'completed and returned<pre class="dd-payload">5</pre>',
+        steps,
+    )
+    assert "bytes ·" not in steps and "&quot;status&quot;" not in steps
+    html = text(client.get(url("change", top)))
+    assert "waited for execution" in html  # the timeline's lane and bar titles
+    assert "waiting for other executions" in html  # the totals above the lanes
+
+
+def test_the_list_filters_by_parent_and_by_top_level(client):
+    staff(client, "view_workflowexecution")
+    top = start_workflow("grandparent")
+    alone = start_workflow("add", a=1, b=2)
+    run_burst()
+    middle = WorkflowExecution.objects.get(parent=top).pk
+    leaf = WorkflowExecution.objects.get(parent=middle).pk
+
+    def listed(**params):
+        page = client.get(reverse(CHANGELIST), params)
+        assert page.status_code == 200
+        return sorted(row.pk for row in page.context["cl"].result_list)
+
+    assert listed(parent=top) == [middle]
+    assert listed(parent=middle) == [leaf]
+    assert listed(parent="no-such-execution") == []
+    assert listed(parent="~none") == sorted([top, alone])
+    assert listed(parent="~any") == sorted([middle, leaf])
+    html = text(client.get(reverse(CHANGELIST), {"parent": top}))
+    assert f"child of {top[:23]}…" in html  # the chosen parent, shown among the filters
+
+
+def test_a_fan_out_lists_its_first_children_with_counts_and_reads_a_fixed_number_of_queries(
+    client, real_clock
+):
+    staff(client, "view_workflowexecution")
+
+    def page_of(n):
+        eid = start_workflow("fans_out", n=n, fail_every=7)
+        run_until_idle()
+        with CaptureQueriesContext(connection) as captured:
+            page = client.get(url("change", eid))
+        assert page.status_code == 200
+        return eid, text(page), len(captured.captured_queries)
+
+    eid, html, some = page_of(60)
+    _, _, many = page_of(150)
+    assert some == many
+    children = section(html, "children")
+    assert "Children (60)" in children
+    assert "51 completed · 9 failed." in re.sub(r"<[^>]+>", "", children)
+    assert children.count("dd-badge dd-status-") == 50
+    assert "The first 50 of 60 children are shown" in children
+    assert f'href="{reverse(CHANGELIST)}?parent={eid}"' in children
+    steps = section(html, "steps")
+    assert "failed: ValueError: asked to fail with 8" in steps
+    assert "completed and returned" in steps
+    assert "bytes ·" not in steps
+    page = client.get(reverse(CHANGELIST), {"parent": eid})
+    assert len(page.context["cl"].result_list) == 50
+    assert page.context["cl"].result_count == 60
+
+
+def test_a_wait_with_a_timeout_shows_when_it_gives_up_and_then_that_it_did(client, real_clock):
+    staff(client, "view_workflowexecution")
+    eid = start_workflow("parent_waits_with_timeout", seconds=3600)
+    run_burst()
+    child = WorkflowExecution.objects.get(parent=eid).pk
+    waiting = f"execution {child} since "
+    list_html = text(client.get(reverse(CHANGELIST)))
+    assert re.search(
+        rf"{re.escape(waiting)}[\d:]+, times out at [\d:]+ \(in 5\d m \d\d s\)", list_html
+    )
+    html = text(client.get(url("change", eid)))
+    assert re.search(r"times out at [\d:]+ \(in 5\d m \d\d s\)", html.split("</dl>")[0])
+    assert "Wait timeout" in section(html, "timers")
+    run_until_idle()  # the hour passes on the virtual clock: the wait times out
+    assert get_workflow(eid).result == "gave up"
+    steps = section(text(client.get(url("change", eid))), "steps")
+    assert re.search(
+        rf'gave up waiting for execution <a class="dd-mono" href="{url("change", child)}"'
+        r'[^>]*>[^<]+</a>: <span class="dd-error">the wait timed out</span>',
+        steps,
+    )
+
+
+def test_an_execution_awaited_by_others_names_them(client):
+    staff(client, "view_workflowexecution")
+    awaited = start_workflow("approval")
+    waiter = start_workflow("waits_on", execution_id=awaited)
+    run_burst()
+    facts = text(client.get(url("change", awaited))).split("</dl>")[0]
+    assert f'Waited for by</dt><dd><a class="dd-mono" href="{url("change", waiter)}"' in facts
+    facts = text(client.get(url("change", waiter))).split("</dl>")[0]
+    assert "Parent" not in facts  # it waits for an execution it did not start
+    assert f'execution <a class="dd-mono" href="{url("change", awaited)}"' in facts
+
+
+def test_cancel_page_says_the_unfinished_children_are_canceled_too(client):
+    staff(client, "view_workflowexecution", "cancel_workflowexecution")
+    top = start_workflow("grandparent")
+    run_burst()
+    page = text(client.get(url("cancel", top)))
+    assert "It started 1 execution(s) that have not finished: it is canceled with it" in page
+    assert client.post(url("cancel", top), {"reason": "test"}).status_code == 302
+    statuses = set(WorkflowExecution.objects.values_list("status", flat=True))
+    assert statuses == {"CANCELED"}
+
+
+def test_the_list_filters_by_queue_and_shows_queue_and_priority(client):
+    staff(client, "view_workflowexecution")
+    mail = start_workflow("add", a=1, b=2, queue="emails", priority=5)
+    start_workflow("add", a=3, b=4)
+    page = client.get(reverse(CHANGELIST), {"queue": "emails"})
+    assert [row.pk for row in page.context["cl"].result_list] == [mail]
+    html = text(page)
+    assert '<a href="?queue=limited">limited</a>' in html  # DURABLE_QUEUES, not a table scan
+    assert 'title="queue emails">emails</span>' in html  # beside the workflow's name
+    facts = text(client.get(url("change", mail))).split("</dl>")[0]
+    assert "<dt>Queue</dt><dd>emails</dd>" in facts
+    assert "<dt>Priority</dt><dd>5 (lower runs first)</dd>" in facts
+
+
+def test_the_list_reads_as_many_queries_for_5_or_50_parents_children_and_queues(client):
+    staff(client, "view_workflowexecution")
+
+    def start_mix(n):
+        for _ in range(n):
+            start_workflow("parent_runs_child", a=1, b=2, wait="go")  # two rows: both wait
+            start_workflow("parent_waits_with_timeout", seconds=600)  # two rows
+            start_workflow("add", a=1, b=2, queue="emails", priority=3)
+        run_burst(threads=4)
+
+    def queries_of_page():
+        with CaptureQueriesContext(connection) as captured:
+            page = client.get(reverse(CHANGELIST))
+        assert page.status_code == 200
+        return page, [q["sql"] for q in captured.captured_queries]
+
+    start_mix(1)
+    small_page, small = queries_of_page()
+    start_mix(9)
+    big_page, big = queries_of_page()
+    assert len(small_page.context["cl"].result_list) == 5
+    assert len(big_page.context["cl"].result_list) == 50
+    assert len(small) == len(big), "\n".join(big)
+    assert text(big_page).count(", times out at") == 20  # 10 rows: the text and its title
+
+
+@pytest.fixture
+def nightly():
+    """A workflow scheduled at 03:00, registered for the test only."""
+    from django_durable.registry import register
+
+    @register.workflow(name="nightly_report", schedule="0 3 * * *", queue="emails")
+    def nightly_report(ctx):
+        return "done"
+
+    yield "nightly_report"
+    del register.workflows["nightly_report"]
+
+
+def test_the_schedules_page_shows_cron_time_zone_last_execution_and_next_tick(client, nightly):
+    from django_durable import schedules
+    from django_durable.ticks import TickStarter
+
+    staff(client, "view_workflowexecution")
+    schedules_url = url("schedules")
+    assert f'href="{schedules_url}"' in text(client.get(reverse(CHANGELIST)))
+    html = text(client.get(schedules_url))
+    assert "none yet: the first starts at the first tick" in html
+    now = dt.datetime.now(dt.UTC)
+    ticks = TickStarter()
+    ticks.start_due(now - dt.timedelta(days=2))  # a worker sees the schedule...
+    [started] = ticks.start_due(now - dt.timedelta(days=1))  # ...and starts its next tick
+    page = client.get(schedules_url)
+    assert page.status_code == 200
+    html = text(page)
+    row = html.split('id="schedules"')[1]
+    assert '<a href="/admin/django_durable/workflowexecution/?workflow=nightly_report"' in row
+    assert "<code>0 3 * * *</code>" in row and "At 03:00 every day" in row
+    assert "<td>UTC</td>" in row
+    assert '<td class="dd-mono">emails</td>' in row
+    assert f'href="{url("change", quote(started))}">{started}</a>' in row
+    latest = schedules.latest_tick("0 3 * * *", now)
+    assert f"{latest:%Y-%m-%d %H:%M} UTC" in row
+    assert started != schedules.execution_id(nightly, latest)  # the last tick has none
+    assert "none for the last tick (yet): is a worker running?" in row
+    assert f"<strong>{schedules.next_tick('0 3 * * *', now):%Y-%m-%d %H:%M} UTC</strong>" in row
+
+
+def test_the_schedules_page_needs_the_view_permission_and_is_linked_only_with_schedules(client):
+    staff(client)
+    assert client.get(url("schedules")).status_code == 403
+    client.logout()
+    User.objects.all().delete()
+    staff(client, "view_workflowexecution")
+    assert url("schedules") not in text(client.get(reverse(CHANGELIST)))
+    assert "No scheduled workflow" in text(client.get(url("schedules")))

@@ -1,5 +1,5 @@
-"""What the execution page shows: facts, timeline, steps, events, timers, signals, published
-values (``ctx.set_event``), runs.
+"""What the execution page shows: facts, timeline, steps, children, events, timers, signals,
+published values (``ctx.set_event``), runs.
 
 Everything is loaded here in a fixed number of queries, with the long lists cut at a
 limit: an execution of 10,000 steps still gives a page that loads fast and stays short.
@@ -29,10 +29,10 @@ from ..models import (
     WorkflowExecution,
     WorkflowRun,
 )
-from . import payloads, timeline
+from . import children, payloads, timeline
 from .formatting import between, duration, full_moment, outcome_badge, short_error
 from .listing import page_facts
-from .waits import waiting_for
+from .waits import awaited_execution, waiting_for_html
 
 # Past these the page lists the first rows and says how many more there are (and where).
 STEP_LIMIT = 100
@@ -67,10 +67,19 @@ def page_context(execution: WorkflowExecution, now: dt.datetime) -> dict:
     drawn = timeline.build(execution, steps, runs, timers, now, running_step)
     events = events_of(execution)
     hand_backs = sum(run.outcome == RunOutcome.HANDED_BACK for run in runs)
-    facts = _facts(execution, runs, hand_backs, now)
-    if execution.status in LIVE_STATUSES:
-        row = page_facts([execution])[execution.pk]
-        facts.insert(0, ("Waiting for", waiting_for(execution, row, now)))
+    row = page_facts([execution])[execution.pk] if execution.status in LIVE_STATUSES else None
+    awaited = awaited_execution(execution, row) if row is not None else ""
+    # The parent, the execution waited for and those the steps started: one query.
+    related = children.related_rows({execution.parent, awaited} | children.step_executions(steps))
+    awaited_by = children.awaited_by_step(runs)
+    waited_by = children.waiters(execution)
+    facts = _facts(execution, runs, hand_backs, now, related, execution.parent in waited_by)
+    if row is not None:
+        about = children.about(related.get(awaited)) if awaited else ""
+        facts.insert(0, ("Waiting for", waiting_for_html(execution, row, now, about)))
+    others = [eid for eid in waited_by if eid != execution.parent]
+    if others:
+        facts.append(("Waited for by", children.links(others, children.WAITER_LIMIT)))
     return {
         "execution": execution,
         "facts": facts,
@@ -79,7 +88,7 @@ def page_context(execution: WorkflowExecution, now: dt.datetime) -> dict:
         "timeline": drawn,
         "open_lanes": drawn.lanes[:OPEN_LANES],
         "folded_lanes": drawn.lanes[OPEN_LANES:],
-        "step_rows": [_step_row(step, execution.created_at) for step in steps],
+        "step_rows": [_step_row(step, execution.created_at, related, awaited_by) for step in steps],
         "steps_total": steps_total,
         "steps_cut": steps_total - len(steps),
         "events": events[:EVENT_LIMIT],
@@ -92,13 +101,24 @@ def page_context(execution: WorkflowExecution, now: dt.datetime) -> dict:
         "run_count": len(runs) - hand_backs,
         "hand_backs": hand_backs,
         "running_step": running_step,
+        **children.children_context(execution),
     }
 
 
-def _facts(execution, runs, hand_backs, now) -> list[tuple[str, object]]:
+def _facts(execution, runs, hand_backs, now, related, parent_waits) -> list[tuple[str, object]]:
     started = execution.started_at
-    facts: list[tuple[str, object]] = [
-        ("Workflow", execution.workflow_name),
+    facts: list[tuple[str, object]] = [("Workflow", execution.workflow_name)]
+    if execution.parent:
+        parent = format_html(
+            "{}{}{}",
+            children.execution_link(execution.parent),
+            children.about(related.get(execution.parent)),
+            ", waiting for this one" if parent_waits else "",
+        )
+        facts.append(("Parent", parent))
+    facts += [
+        ("Queue", execution.queue),
+        ("Priority", f"{execution.priority} (lower runs first)"),
         ("Created", full_moment(execution.created_at)),
     ]
     if started is None:
@@ -132,7 +152,7 @@ def _facts(execution, runs, hand_backs, now) -> list[tuple[str, object]]:
     return facts
 
 
-def _step_row(step: StepResult, origin: dt.datetime) -> StepRow:
+def _step_row(step: StepResult, origin: dt.datetime, related, awaited_by) -> StepRow:
     if step.status == StepStatus.FAILED:
         outcome = format_html(
             '<span class="dd-error">{}</span>{}',
@@ -147,6 +167,8 @@ def _step_row(step: StepResult, origin: dt.datetime) -> StepRow:
         )
     elif step.name == step_ids.SLEEP:
         outcome = format_html('<span class="dd-muted">{}</span>', "slept")
+    elif (composed := children.step_outcome(step, related, awaited_by)) is not None:
+        outcome = composed
     else:
         outcome = payloads.render(step.result)
     return StepRow(

@@ -1,4 +1,5 @@
-"""The executions list and the execution page: read-only, with the actions of operations."""
+"""The executions list, the execution page and the schedules page: read-only, with the
+actions of operations."""
 
 from __future__ import annotations
 
@@ -7,21 +8,31 @@ from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from ..cli import age
 from ..models import LIVE_STATUSES, Status, WorkflowExecution
-from . import detail
+from ..registry import register, scheduled_workflows
+from . import detail, scheduled
 from .formatting import between, duration, full_moment, status_badge
-from .listing import CappedPaginator, ErrorTypeFilter, WorkflowFilter, page_facts, search_condition
+from .listing import (
+    CappedPaginator,
+    ErrorTypeFilter,
+    ParentFilter,
+    QueueFilter,
+    WorkflowFilter,
+    page_facts,
+    search_condition,
+)
 from .operations import OperationsMixin
 from .rows import table_parts
-from .waits import waiting_for
+from .waits import awaited_execution, waiting_for, waiting_for_html
 
 DETAIL_TEMPLATE = "admin/django_durable/workflowexecution/detail.html"
+SCHEDULES_TEMPLATE = "admin/django_durable/workflowexecution/schedules.html"
 # The list never reads these: the payloads and tracebacks can be large.
 LIST_DEFERRED = ("input", "result", "error_traceback")
 
@@ -63,8 +74,10 @@ class WorkflowExecutionAdmin(OperationsMixin, admin.ModelAdmin):
     list_filter = (
         "status",
         WorkflowFilter,
+        QueueFilter,
         ("created_at", admin.DateFieldListFilter),
         ErrorTypeFilter,
+        ParentFilter,
     )
     search_fields = ("id",)  # shows the box; get_search_results does the searching
     search_help_text = (
@@ -95,7 +108,12 @@ class WorkflowExecutionAdmin(OperationsMixin, admin.ModelAdmin):
         return False
 
     def get_urls(self):
-        return self.operation_urls() + super().get_urls()
+        schedules = path(
+            "schedules/",
+            self.admin_site.admin_view(self.schedules_view),
+            name=f"{self.opts.app_label}_{self.opts.model_name}_schedules",
+        )
+        return [schedules, *self.operation_urls(), *super().get_urls()]
 
     def get_changelist(self, request, **kwargs):
         return ExecutionChangeList
@@ -110,9 +128,24 @@ class WorkflowExecutionAdmin(OperationsMixin, admin.ModelAdmin):
         extra = {
             "can_start": self.has_start_permission(request),
             "can_prune": self.has_prune_permission(request),
+            "has_schedules": bool(scheduled_workflows(register)),
             **(extra_context or {}),
         }
         return super().changelist_view(request, extra)
+
+    def schedules_view(self, request):
+        """The scheduled workflows: cron, time zone, the last tick's execution, the next tick."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            **scheduled.page_context(),
+            "opts": self.opts,
+            "title": "Scheduled workflows",
+            "subtitle": None,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, SCHEDULES_TEMPLATE, context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         """Show the execution page; there is no form: nothing here is saved."""
@@ -163,7 +196,20 @@ class WorkflowExecutionAdmin(OperationsMixin, admin.ModelAdmin):
     @admin.display(description="workflow")
     def workflow_column(self, obj):
         name = obj.workflow_name
-        return format_html('<span class="dd-mono dd-workflow" title="{}">{}</span>', name, name)
+        title = f"{name} · queue {obj.queue} · priority {obj.priority}"
+        if obj.parent:
+            title += f" · started by {obj.parent}"
+        workflow = format_html(
+            '<span class="dd-mono dd-workflow" title="{}">{}</span>', title, name
+        )
+        if obj.queue == "default":
+            return workflow
+        return format_html(
+            '{} <span class="dd-muted dd-queue" title="{}">{}</span>',
+            workflow,
+            f"queue {obj.queue}",
+            obj.queue,
+        )
 
     @admin.display(description="step · done")
     def step_column(self, obj):
@@ -185,6 +231,10 @@ class WorkflowExecutionAdmin(OperationsMixin, admin.ModelAdmin):
     @admin.display(description="waiting for / outcome")
     def waiting_column(self, obj):
         text = waiting_for(obj, obj.facts, obj.now)
+        if awaited_execution(obj, obj.facts):  # the execution it waits for, as a link
+            return format_html(
+                '<span title="{}">{}</span>', text, waiting_for_html(obj, obj.facts, obj.now)
+            )
         return format_html('<span title="{}">{}</span>', text, text)
 
     @admin.display(description="age")

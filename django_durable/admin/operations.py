@@ -114,7 +114,7 @@ class OperationsMixin:
             title="Cancel this execution?",
             intro=(
                 "A step already running finishes, but nothing after it runs. The reason is "
-                "stored on the execution."
+                "stored on the execution." + _cascade(execution)
             ),
             submit="Yes, cancel it",
             danger=True,
@@ -428,6 +428,19 @@ def _log_prune(request, opts, count: int, days: float, statuses: list[str]) -> N
 
 class _Confirm(forms.Form):
     """A form with no field: posting it is the confirmation."""
+
+
+def _cascade(execution: WorkflowExecution) -> str:
+    """What else a cancel ends: the unfinished executions this one started."""
+    live = WorkflowExecution.objects.filter(parent=execution.pk, status__in=list(LIVE_STATUSES))
+    count = live.count()
+    if not count:
+        return ""
+    them = "it is" if count == 1 else "they are"
+    return (
+        f" It started {count} execution(s) that have not finished: {them} canceled with it, "
+        "and so are the unfinished executions they started."
+    )
 
 
 def _awaited_signal(execution: WorkflowExecution) -> str:

@@ -1,10 +1,11 @@
 """An execution's timeline, laid out on the server: bars as percentages of one time axis.
 
 Each step is a lane with a bar from its start to its end. A sleep's step starts when the
-sleep began and ends when its timer fired; a signal wait starts when the run that first
-reached it suspended. What has not ended yet (a pending timer, a wait, the step a worker
-runs now) is an open bar up to its due time or to now. The runs of the execution are one
-more lane, so that the gaps between them (asleep, waiting, queued) show.
+sleep began and ends when its timer fired; a signal wait, or a wait for another execution
+(``ctx.wait_workflow``), starts when the run that first reached it suspended. What has not
+ended yet (a pending timer, a wait, the step a worker runs now) is an open bar up to its due
+time or to now. The runs of the execution are one more lane, so that the gaps between them
+(asleep, waiting, queued) show.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ..models import (
     WorkflowExecution,
     WorkflowRun,
 )
+from .children import awaited_by_step, started_execution, wait_record
 from .formatting import between, duration, full_moment
 
 # A bar never gets narrower than this (percent of the axis), so an instant step shows.
@@ -36,7 +38,8 @@ STRETCH_LIMIT = 3.0
 class Bar:
     left: float
     width: float
-    kind: str  # css modifier: completed, failed, sleep, signal, retry, running, run-<outcome>
+    # css modifier: completed, failed, sleep, signal, child, retry, running, run-<outcome>
+    kind: str
     title: str
     label: str = ""
     open: bool = False
@@ -108,7 +111,8 @@ def build(
     for run in runs:
         if run.waiting_on and run.ended_at and run.waiting_on not in suspended_at:
             suspended_at[run.waiting_on] = run.ended_at
-    lanes = [_step_lane(axis, step, suspended_at) for step in steps]
+    awaited = awaited_by_step(runs)
+    lanes = [_step_lane(axis, step, suspended_at, awaited) for step in steps]
     recorded = {step.step_id for step in steps}
     live = execution.status not in (
         Status.COMPLETED,
@@ -133,14 +137,22 @@ def build(
     )
 
 
-def _step_lane(axis: _Axis, step: StepResult, suspended_at) -> Lane:
+def _step_lane(axis: _Axis, step: StepResult, suspended_at, awaited=None) -> Lane:
     began = step.started_at
+    name = step.name
     if step.name == step_ids.SLEEP:
         kind, what = "sleep", "slept"
     elif step.name.startswith(step_ids.WAIT_SIGNAL_PREFIX):
         kind = "signal"
         what = f"waited for signal {step.name[len(step_ids.WAIT_SIGNAL_PREFIX) :]!r}"
         began = min(began, suspended_at.get(step.step_id, began))
+    elif (record := wait_record(step, awaited)) is not None:
+        kind, what = "child", record.waited
+        began = min(began, suspended_at.get(step.step_id, began))
+        name = what
+    elif started := started_execution(step):
+        kind, what = "completed", f"started execution {started}"
+        name = what
     elif step.status == StepStatus.FAILED:
         kind, what = "failed", f"failed: {step.error_type.rsplit('.', 1)[-1]}"
     else:
@@ -152,7 +164,7 @@ def _step_lane(axis: _Axis, step: StepResult, suspended_at) -> Lane:
         f"({duration(seconds)})"
     )
     bar = axis.bar(began, step.finished_at, kind, title)
-    return Lane(step.step_id, step.name, [bar], axis.offset(began), duration(seconds), kind)
+    return Lane(step.step_id, name, [bar], axis.offset(began), duration(seconds), kind)
 
 
 def _pending_lanes(axis, execution, runs, timers, recorded, suspended_at, now) -> list[Lane]:
@@ -167,20 +179,25 @@ def _pending_lanes(axis, execution, runs, timers, recorded, suspended_at, now) -
             kind, what = "retry", "waiting to retry"
             began = suspended_at.get(timer.step_id, timer.created_at)
         else:
-            continue  # a signal wait's timeout: drawn with the wait below
+            continue  # a wait's timeout: drawn with the wait below
         lanes.append(_open_lane(axis, timer.step_id, kind, what, began, timer.due_at, now))
     last = runs[-1] if runs else None
     if (
         execution.status == Status.WAITING
         and last is not None
-        and last.outcome == RunOutcome.WAITING_SIGNAL
+        and last.outcome in (RunOutcome.WAITING_SIGNAL, RunOutcome.WAITING_CHILD)
         and last.waiting_on not in recorded
     ):
         step_id = last.waiting_on
         timeout = timed.get(step_id)
         due = timeout.due_at if timeout is not None else None
         began = suspended_at.get(step_id, last.ended_at or now)
-        lanes.append(_open_lane(axis, step_id, "signal", "waiting for a signal", began, due, now))
+        if last.outcome == RunOutcome.WAITING_CHILD:
+            awaited = execution.waiting_for or last.detail.removeprefix("execution ")
+            kind, what = "child", f"waiting for execution {awaited}"
+        else:
+            kind, what = "signal", "waiting for a signal"
+        lanes.append(_open_lane(axis, step_id, kind, what, began, due, now))
     return lanes
 
 
@@ -218,17 +235,23 @@ def _totals(execution, steps, runs, timers, suspended_at, now) -> dict[str, str]
         between(s.started_at, s.finished_at) for s in steps if s.name == step_ids.SLEEP
     ) + sum(between(t.created_at, now) for t in timers if t.kind == TimerKind.SLEEP)
     waiting = 0.0
+    # Waits for other executions overlap (wait_workflows records many at once): their union.
+    awaited: list[tuple[dt.datetime, dt.datetime]] = []
     for step in steps:
-        if step.name.startswith(step_ids.WAIT_SIGNAL_PREFIX):
+        signal = step.name.startswith(step_ids.WAIT_SIGNAL_PREFIX)
+        if signal or step.name == step_ids.WAIT_WORKFLOW:
             began = min(step.started_at, suspended_at.get(step.step_id, step.started_at))
-            waiting += between(began, step.finished_at)
+            if signal:
+                waiting += between(began, step.finished_at)
+            else:
+                awaited.append((began, step.finished_at))
     last = runs[-1] if runs else None
-    if (
-        execution.status == Status.WAITING
-        and last is not None
-        and last.outcome == RunOutcome.WAITING_SIGNAL
-    ):
-        waiting += between(suspended_at.get(last.waiting_on, last.ended_at or now), now)
+    if execution.status == Status.WAITING and last is not None:
+        began = suspended_at.get(last.waiting_on, last.ended_at or now)
+        if last.outcome == RunOutcome.WAITING_SIGNAL:
+            waiting += between(began, now)
+        elif last.outcome == RunOutcome.WAITING_CHILD:
+            awaited.append((began, now))
     working = sum(
         between(r.started_at, r.ended_at or now)
         for r in runs
@@ -240,8 +263,24 @@ def _totals(execution, steps, runs, timers, suspended_at, now) -> dict[str, str]
         "asleep": duration(asleep),
         "waiting for signals": duration(waiting),
     }
+    if awaited:
+        totals["waiting for other executions"] = duration(_union(awaited))
     if execution.started_at is not None:
         totals["queued before the first run"] = duration(
             between(execution.created_at, execution.started_at)
         )
     return totals
+
+
+def _union(spans: list[tuple[dt.datetime, dt.datetime]]) -> float:
+    """Seconds covered by at least one of the spans."""
+    total = 0.0
+    end = None
+    for began, ended in sorted(spans):
+        if end is None or began > end:
+            total += between(began, ended)
+            end = ended
+        elif ended > end:
+            total += between(end, ended)
+            end = ended
+    return total

@@ -15,7 +15,7 @@ from .formatting import moment, relative, short_error
 from .listing import RowFacts
 
 # What a run that suspended in ctx.wait_workflow writes as its detail.
-_CHILD_DETAIL = "execution "
+CHILD_DETAIL = "execution "
 
 
 def waiting_for(execution: WorkflowExecution, facts: RowFacts, now: dt.datetime) -> str:
@@ -83,8 +83,8 @@ def awaited_execution(execution: WorkflowExecution, facts: RowFacts) -> str:
         return ""  # a signal wait: waiting_for is left from an earlier wait, if set
     if execution.waiting_for:
         return execution.waiting_for
-    if run is not None and run.detail.startswith(_CHILD_DETAIL):
-        return run.detail[len(_CHILD_DETAIL) :]
+    if run is not None and run.detail.startswith(CHILD_DETAIL):
+        return run.detail[len(CHILD_DETAIL) :]
     return ""
 
 
@@ -99,7 +99,9 @@ def _child_wait_tail(facts: RowFacts, now: dt.datetime) -> str:
     if run is not None and run.outcome == RunOutcome.WAITING_CHILD and run.ended_at:
         text = f" since {moment(run.ended_at, now)}"
     for timer in facts.timers:
-        if timer.kind == TimerKind.CHILD_TIMEOUT and (run is None or timer.step_id == run.waiting_on):
+        if timer.kind != TimerKind.CHILD_TIMEOUT:
+            continue
+        if run is None or timer.step_id == run.waiting_on:
             text += f", times out at {moment(timer.due_at, now)} ({relative(timer.due_at, now)})"
             break
     return text
