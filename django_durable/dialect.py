@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -179,6 +180,40 @@ def notify_wake() -> None:
     if can_listen():
         with connection.cursor() as cursor:
             cursor.execute(f"NOTIFY {WAKE_CHANNEL}")
+
+
+EVENT_CHANNEL = "django_durable_event"
+
+
+def notify_event() -> None:
+    """Tell ``get_event`` callers that a value was published; sent at commit (PostgreSQL)."""
+    if can_listen():
+        with connection.cursor() as cursor:
+            cursor.execute(f"NOTIFY {EVENT_CHANNEL}")
+
+
+@contextmanager
+def published_events() -> Iterator[Callable[[float], None]]:
+    """A ``wait(seconds)`` that returns early when some execution publishes a value.
+
+    On PostgreSQL it listens on a connection of its own; elsewhere it sleeps, and the
+    caller looks again.
+    """
+    if not can_listen():
+        yield time.sleep
+        return
+    listener = connection.get_new_connection(connection.get_connection_params())
+    try:
+        listener.autocommit = True
+        listener.execute(f"LISTEN {EVENT_CHANNEL}")
+
+        def wait(seconds: float) -> None:
+            for _notification in listener.notifies(timeout=seconds, stop_after=1):
+                break
+
+        yield wait
+    finally:
+        listener.close()
 
 
 def wait_for_wakeups(stop: threading.Event, on_wake: Callable[[], None]) -> None:

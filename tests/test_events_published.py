@@ -1,8 +1,13 @@
 """ctx.set_event and get_event: the latest value per key, while an execution runs and after."""
 
-import pytest
+import threading
+import time
 
-from django_durable import get_event, signal_workflow, start_workflow
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from django_durable import dialect, get_event, signal_workflow, start_workflow
 from django_durable.exceptions import ExecutionNotFound, InvalidInput
 from django_durable.models import EventValue, Status, StepResult
 from tests.conftest import run_burst, start_worker_thread, status_of
@@ -58,3 +63,36 @@ def test_get_event_refuses_bad_keys_and_unknown_executions():
         get_event(eid, "")
     with pytest.raises(InvalidInput, match=r"must not contain NUL"):
         get_event(eid, "a\x00b")
+
+
+@pytest.mark.skipif(not dialect.can_listen(), reason="LISTEN/NOTIFY is PostgreSQL's")
+def test_get_event_listens_for_the_value_instead_of_polling_on_postgresql():
+    eid = start_workflow("reports_progress", total=1)
+    run_burst()  # WAITING for "go", never publishes "other"
+    with CaptureQueriesContext(connection) as queries:
+        began = time.monotonic()
+        assert get_event(eid, "other", timeout=1.5) is None
+    assert time.monotonic() - began >= 1.5
+    # Two looks (value, status) on entry and one pair a second: polling would make ~20.
+    assert len(queries) <= 8, [q["sql"] for q in queries.captured_queries]
+
+
+def test_get_event_returns_soon_after_the_value_is_published():
+    eid = start_workflow("publishes_after_signal")
+    run_burst()
+
+    def go():
+        try:
+            signal_workflow(eid, "go")
+            run_burst()
+        finally:
+            connection.close()
+
+    timer = threading.Timer(0.5, go)
+    timer.start()
+    try:
+        began = time.monotonic()
+        assert get_event(eid, "answer", timeout=20) == 42
+        assert time.monotonic() - began < 10
+    finally:
+        timer.join(30)

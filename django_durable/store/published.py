@@ -30,6 +30,7 @@ def publish_event(lease: Lease, step: RecordedStep, key: str, started_at: dt.dat
                 step_id=step.step_id,
                 updated_at=now,
             )
+        dialect.notify_event()
 
 
 def event_value(execution_id: str, key: str) -> tuple[bool, bytes | None]:

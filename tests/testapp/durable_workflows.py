@@ -585,3 +585,9 @@ def catches_then_fails(ctx):
     except ChildWorkflowFailed:
         ctx.step(_double, 1)  # handled: e.g. a refund
     raise ValueError("fails later, for another reason")
+
+
+@register.workflow()
+def publishes_after_signal(ctx):
+    ctx.wait_signal("go")
+    ctx.set_event("answer", 42)
