@@ -244,3 +244,8 @@ class _ReplayStop(_ControlFlow):
 
 class WorkflowTimeout(DurableError, TimeoutError):
     """The error stored on an execution that ended ``TIMED_OUT``."""
+
+
+class ExecutionCanceled(DurableError):
+    """What a canceled execution reports where an error class is expected (the errors of a
+    ``django.tasks`` result)."""

@@ -32,6 +32,17 @@ INSTALLED_APPS = [
     "django_durable",
     "tests.testapp",
 ]
+# Django's task framework: built in from Django 6; on 5.2 the django-tasks backport, an app.
+try:
+    import django.tasks  # noqa: F401
+except ImportError:
+    INSTALLED_APPS.append("django_tasks")
+TASKS = {
+    "default": {
+        "BACKEND": "django_durable.tasks.DurableBackend",
+        "QUEUES": ["default", "emails"],
+    }
+}
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

@@ -1,0 +1,56 @@
+"""django.tasks tasks run by DurableBackend (see tests/test_tasks.py)."""
+
+import asyncio
+import os
+import time
+
+try:
+    from django.tasks import task
+except ImportError:
+    from django_tasks import task
+
+from .models import SideEffect
+
+
+@task()
+def add(a, b):
+    return a + b
+
+
+@task(priority=10)
+def urgent(n):
+    return n
+
+
+@task()
+def fails(message):
+    raise ValueError(message)
+
+
+@task(takes_context=True)
+def knows_its_attempt(context, name):
+    return {"attempt": context.attempt, "id": context.task_result.id, "name": name}
+
+
+@task()
+async def doubles_later(n):
+    await asyncio.sleep(0.01)
+    return 2 * n
+
+
+@task(queue_name="emails")
+def send_email(to):
+    return f"sent to {to}"
+
+
+@task()
+def returns_a_set():
+    return {1, 2}
+
+
+@task()
+def records_and_sleeps(key, seconds):
+    """Writes a SideEffect (its own transaction), then sleeps: a kill lands mid-task."""
+    SideEffect.objects.create(execution_id=key, step="task", pid=os.getpid())
+    time.sleep(seconds)
+    return key
