@@ -77,6 +77,7 @@ class ChaosConfig:
 class ChaosReport:
     database: str
     executions: int = 0
+    tasks: int = 0  # django.tasks tasks enqueued beside the executions
     steps: int = 0
     kills: int = 0
     graceful_stops: int = 0
@@ -337,6 +338,14 @@ def run_chaos(config: ChaosConfig, db_name: str, log_dir: Path, label: str = "")
     began = time.monotonic()
     for eid, plan in zip(ids, plans, strict=True):
         with_retry(start_workflow, "chaos_mix", workflow_id=eid, plan=plan)
+    # django.tasks tasks beside the workflows: each must succeed, run by one worker at a time.
+    from tests.testapp.tasks import chaos_task
+
+    report._task_keys = {
+        with_retry(chaos_task.enqueue, key, round(rng.uniform(0.0, 0.3), 3)).id: key
+        for key in (f"{tag}-task-{i:04d}" for i in range(max(1, config.executions // 10)))
+    }
+    report.tasks = len(report._task_keys)
     signals = sorted(
         (began + rng.uniform(0.0, config.signal_within), i, k, item[1])
         for i, plan in enumerate(plans)
@@ -407,7 +416,12 @@ def run_chaos(config: ChaosConfig, db_name: str, log_dir: Path, label: str = "")
                         file=sys.stderr,
                         flush=True,
                     )
-                if final >= config.executions and not signals:
+                tasks_done = with_retry(
+                    WorkflowExecution.objects.filter(
+                        pk__in=list(report._task_keys), status__in=FINAL_STATUSES
+                    ).count
+                )
+                if final >= config.executions and tasks_done >= report.tasks and not signals:
                     break
                 if config.restart_server and vendor == "postgresql" and restart_at is None:
                     if final >= config.executions * 0.4:
@@ -502,6 +516,18 @@ def check(report: ChaosReport, ids: list, plans: list, workers: Workers) -> None
         if eid not in parents and row["status"] in LIVE_STATUSES:
             report.stuck += 1
             report.problem(f"child {eid}: left {row['status']}")
+
+    # django.tasks tasks: each succeeded with its key (its side effects, keyed by it, go
+    # through the overlap check below with the executions').
+    task_rows = WorkflowExecution.objects.filter(pk__in=list(getattr(report, "_task_keys", {})))
+    for eid, status, result in task_rows.values_list("id", "status", "result"):
+        key = report._task_keys[eid]
+        if status in LIVE_STATUSES:
+            report.stuck += 1
+            report.problem(f"task {key}: left {status}")
+        elif status != "COMPLETED" or loads(bytes(result)) != key:
+            report.lost += 1
+            report.problem(f"task {key}: {status}")
 
     # Published events: the last value each completed execution set is the one stored.
     from django_durable.models import EventValue
@@ -671,6 +697,7 @@ COLUMNS = [
     ("kills", "kills"),
     ("graceful stops", "graceful_stops"),
     ("retries", "retries"),
+    ("tasks", "tasks"),
     ("database restarts", "db_restarts"),
     ("connections terminated", "connections_terminated"),
     ("write locks held", "write_locks"),

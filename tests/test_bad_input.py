@@ -63,9 +63,11 @@ from django_durable.models import (
 )
 from django_durable.registry import Registry, register
 from django_durable.serialization import dumps
+from django_durable.tasks import InvalidTask, TaskResultDoesNotExist
 from django_durable.testing import override_activity, run_until_idle
 from tests.conftest import manage, run_burst
 from tests.testapp import durable_activities, durable_workflows
+from tests.testapp import tasks as testapp_tasks
 from tests.testapp.models import SideEffect
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -123,6 +125,12 @@ def limited(act):
             return act(state)
 
     return wrapped
+
+
+def _run_task(task):
+    result = task.enqueue()
+    run_burst()
+    return result.id
 
 
 def queue_checks(setting):
@@ -1183,6 +1191,33 @@ ROWS = [
         match=r"^ctx.start_workflows\(\) takes an iterable of dicts of inputs, "
         r"not one holding int$",
         adds=(1, 0, 0, 0),
+    ),
+    Row(
+        "task-arguments-not-json",
+        lambda s: testapp_tasks.add.enqueue(b"\xff", 1),
+        SerializationError,
+        r"^cannot enqueue task 'tests.testapp.tasks.add': its arguments must be JSON values",
+    ),
+    Row(
+        "task-queue-not-served",
+        lambda s: testapp_tasks.add.using(queue_name="rated").enqueue(1, 1),
+        InvalidTask,
+        r"^Queue 'rated' is not valid for backend\.$",
+    ),
+    Row(
+        "task-result-of-a-workflow-execution",
+        lambda s: testapp_tasks.add.get_backend().get_result(s),
+        TaskResultDoesNotExist,
+        r"^done$",
+        setup=finished,
+    ),
+    Row(
+        "task-return-value-not-json",
+        lambda s: _run_task(testapp_tasks.returns_a_set),
+        status=Status.FAILED,
+        error_type=E + "StepFailed",
+        match=r"the return value of task 'tests.testapp.tasks.returns_a_set' must be a JSON value",
+        adds=(1, 1, 0, 0),
     ),
     Row(
         "cli-prune-running-status",

@@ -54,3 +54,14 @@ def records_and_sleeps(key, seconds):
     SideEffect.objects.create(execution_id=key, step="task", pid=os.getpid())
     time.sleep(seconds)
     return key
+
+
+@task()
+def chaos_task(key, seconds):
+    """The chaos runner's task: a side effect timed like the chaos steps' (for overlaps)."""
+    row = SideEffect.objects.create(
+        execution_id=key, step="task", pid=os.getpid(), epoch=0, started=time.time()
+    )
+    time.sleep(seconds)
+    SideEffect.objects.filter(pk=row.pk).update(finished=time.time())
+    return key
