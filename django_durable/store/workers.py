@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .. import clock
+from .. import clock, dialect
 from ..models import WorkerProcess
 
 Workers = WorkerProcess.objects
@@ -13,6 +13,13 @@ Workers = WorkerProcess.objects
 def register_worker(worker_id: str, host: str, pid: int, threads: int, queues=()) -> None:
     """Insert (or, for a reused id, reset) the row of a worker that is starting."""
     now = clock.now()
+    # Read-then-write: on SQLite it must hold the write lock from the start, or two workers
+    # starting together fail with "database is locked" (see dialect.write_transaction).
+    with dialect.write_transaction():
+        _upsert(worker_id, host, pid, threads, queues, now)
+
+
+def _upsert(worker_id, host, pid, threads, queues, now) -> None:
     Workers.update_or_create(
         pk=worker_id,
         defaults={

@@ -146,3 +146,35 @@ def test_an_idle_worker_is_woken_by_the_database_when_it_can_listen(workers):
     eid = start_workflow("add", a=1, b=2)
     wait_for(lambda: get_workflow(eid).status == Status.COMPLETED, timeout=10)
     assert time.monotonic() - started < 5, "woken by polling, not by the notification"
+
+
+def test_workers_starting_at_the_same_moment_all_register(workers):
+    # Writers busy meanwhile: on SQLite a registration that read before writing failed with
+    # "database is locked" when another write committed in between.
+    import threading
+
+    from django.db import close_old_connections
+
+    stop = threading.Event()
+
+    def keep_writing():
+        try:
+            while not stop.is_set():
+                start_workflow("add", a=1, b=2)
+        finally:
+            close_old_connections()
+
+    writer = threading.Thread(target=keep_writing)
+    writer.start()
+    try:
+        procs = [workers.start(threads=1) for _ in range(6)]
+        wait_for(
+            lambda: WorkerProcess.objects.filter(pid__in=[p.pid for p in procs]).count() == 6,
+            message="six worker rows",
+        )
+    finally:
+        stop.set()
+        writer.join(30)
+    for proc in procs:
+        assert "database is locked" not in workers.log(proc), workers.log(proc)
+        assert proc.poll() is None
