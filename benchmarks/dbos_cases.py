@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -29,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import (  # noqa: E402
     emit,
     idle_window,
+    max_overlap,
     percentile,
     proc_rss_mb,
     stop_process,
@@ -115,6 +118,26 @@ def bench_first():
     return wall_clock()
 
 
+@DBOS.workflow()
+def bench_fanout(n: int):
+    """W6: start ``n`` children (``bench_three``) from this workflow, gather their results."""
+    handles = [DBOS.start_workflow(bench_three, i) for i in range(n)]
+    return sum(handle.get_result() for handle in handles)
+
+
+@DBOS.step()
+def timed_sleep():
+    """W7: as ours, a 5 ms step returning the wall-clock times its body began and ended."""
+    began = time.time()
+    time.sleep(0.005)
+    return [began, time.time()]
+
+
+@DBOS.workflow()
+def bench_queued():
+    return timed_sleep()
+
+
 def reset() -> None:
     """Start from an empty system database (our own file or our own PostgreSQL database)."""
     if URL.startswith("sqlite"):
@@ -177,6 +200,127 @@ def w2(count: int) -> None:
         )
     finally:
         DBOS.destroy()
+
+
+def w6(count: int) -> None:
+    """W6: a workflow, called in this process, starts ``count`` children and awaits them.
+
+    ``DBOS.start_workflow`` from within a workflow runs each child in a thread of DBOS's
+    executor at once (there is no queue in between).
+    """
+    reset()
+    launch()
+    try:
+        bench_three(-1)  # warm-up: connections, caches
+        t0 = time.time()
+        total = bench_fanout(count)
+        elapsed = time.time() - t0
+        if total != count * (count - 1) // 2:
+            raise RuntimeError(f"W6: the parent returned {total!r}")
+        emit(
+            value=elapsed,
+            children_done_s=max(DONE_AT[i] for i in range(count)) - t0,
+            children=count,
+        )
+    finally:
+        DBOS.destroy()
+
+
+W7_QUEUE = "w7"
+
+
+def w7_worker(limit: int) -> None:
+    """A DBOS process serving the queue ``w7`` (global concurrency ``limit``, 10 ms polling)."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    launch()
+    DBOS.register_queue(W7_QUEUE, global_concurrency=limit, polling_interval_sec=0.01)
+    print("READY", bench_queued.dbos_function_name, flush=True)
+    stop.wait()
+    DBOS.destroy()
+
+
+def w7(count: int, processes: int, limit: int, backlog: int = 0) -> None:
+    """W7: ``count`` workflows enqueued one by one from here, run by ``processes`` workers.
+
+    Enqueued while the workers run (as W2), the time runs from the first enqueue until the
+    last step's body ended (recorded in the step, as W2's DBOS case does: DBOS on SQLite
+    under Python 3.11 stamps its rows to the second only). With ``backlog`` all are enqueued
+    before the workers start, and the time runs from the first step body's beginning.
+    """
+    reset()
+    if backlog:  # DBOS creates its tables at launch; a client does not
+        launch()
+        DBOS.destroy()
+    options = {"queue_name": W7_QUEUE, "workflow_name": bench_queued.dbos_function_name}
+    client = DBOSClient(system_database_url=URL, application_name="bench")
+    handles = [client.enqueue(options) for _ in range(count)] if backlog else []
+    logs = Path(tempfile.mkdtemp(prefix="dbos-bench-w7-"))
+    workers = []
+    for n in range(processes):
+        with open(logs / f"worker-{n}.log", "wb") as log:
+            workers.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "benchmarks.dbos_cases", "w7-worker", str(limit)],
+                    cwd=ROOT,
+                    env=dict(os.environ, DBOS__VMID=f"bench-w7-{n}"),  # its own executor id
+                    stdout=subprocess.PIPE,
+                    stderr=log,
+                    text=True,
+                )
+            )
+    try:
+        for worker in workers:
+            if _read_line(worker, "READY").strip() != options["workflow_name"]:
+                raise RuntimeError("the DBOS worker names the workflow otherwise")
+        starts_s = 0.0
+        if not backlog:
+            for handle in [client.enqueue(options) for _ in range(2 * limit)]:
+                handle.get_result(polling_interval_sec=0.01)
+            t0 = time.time()
+            handles = [client.enqueue(options) for _ in range(count)]
+            starts_s = time.time() - t0
+        spans = [tuple(h.get_result(polling_interval_sec=0.01)) for h in handles]
+        client.destroy()
+        ids = {handle.workflow_id for handle in handles}
+        rows = [row for row in queue_rows() if row[0] in ids]
+        if len(rows) != count or any(row[1] != "SUCCESS" for row in rows):
+            raise RuntimeError("W7: not every workflow succeeded")
+        if backlog:
+            t0 = min(begin for begin, _ in spans)
+        end = max(body_end for _, body_end in spans)
+    finally:
+        for worker in workers:
+            stop_process(worker, 15)
+    # DBOS logs a warning each time it finds more of the queue's workflows running than
+    # its limit allows.
+    over = sum(
+        path.read_text(errors="replace").count("exceeds the global concurrency limit")
+        for path in logs.iterdir()
+    )
+    shutil.rmtree(logs, ignore_errors=True)
+    emit(
+        value=count / (end - t0),
+        max_concurrency=max_overlap(spans),
+        limit=limit,
+        starts_s=starts_s,
+        over_limit_warnings=over,
+    )
+
+
+def queue_rows() -> list[tuple]:
+    """(id, status) of every workflow of the queue ``w7``, read with SQL."""
+    sql = "SELECT workflow_uuid, status FROM {}workflow_status WHERE queue_name = 'w7'"
+    if URL.startswith("sqlite"):
+        db = sqlite3.connect(URL.removeprefix("sqlite:///"))
+        try:
+            return db.execute(sql.format("")).fetchall()
+        finally:
+            db.close()
+    import psycopg
+
+    with psycopg.connect(URL) as db:
+        return db.execute(sql.format("dbos.")).fetchall()
 
 
 def w3(k: int) -> None:
@@ -358,6 +502,9 @@ def main() -> None:
         "w4-worker": w4_worker,
         "w5": w5,
         "w5-worker": w5_worker,
+        "w6": w6,
+        "w7": w7,
+        "w7-worker": w7_worker,
     }
     cases[case](*args)
 

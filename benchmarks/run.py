@@ -1,6 +1,6 @@
 """Run every benchmark case, each in a fresh process, and print one table of medians.
 
-    scripts/bench [--quick] [--reps N] [--only TEXT] [--no-postgres] [--no-dbos]
+    scripts/bench [--quick] [--reps N] [--only TEXT[,TEXT...]] [--no-postgres] [--no-dbos]
 
 See benchmarks/README.md for what each workload measures and the settings used. Runs with the
 project's venv; DBOS's cases run with ``.venv-dbos/bin/python`` (its own dependencies).
@@ -40,6 +40,8 @@ FULL = {
     "w4": 100_000,
     "w4_due": 2000,
     "w5": 30,
+    "w6": 1000,
+    "w7": 2000,
 }
 QUICK = {
     "floor_n": 1000,
@@ -49,7 +51,14 @@ QUICK = {
     "w4": 10_000,
     "w4_due": 500,
     "w5": 3,
+    "w6": 150,
+    "w7": 300,
 }
+# W7: a queue limited to W7_LIMIT running at once, served by W7_PROCESSES worker processes
+# (ours: W7_THREADS threads each, more than the limit, so that only the limit holds it).
+W7_LIMIT = 8
+W7_PROCESSES = 2
+W7_THREADS = 8
 
 
 @dataclass
@@ -67,8 +76,12 @@ class Case:
     errors: list[str] = field(default_factory=list)
 
     @property
-    def key(self) -> tuple[str, str]:
-        return (self.workload, self.db)
+    def key(self) -> tuple[str, str, str]:
+        return (self.workload, self.db, self.label)
+
+    @property
+    def name(self) -> str:
+        return self.engine if not self.label else f"{self.engine} ({self.label})"
 
 
 def build_cases(sizes: dict, postgres: bool, dbos: bool) -> list[Case]:
@@ -114,6 +127,14 @@ def build_cases(sizes: dict, postgres: bool, dbos: bool) -> list[Case]:
             False,
         ),
         ("W5", ["w5", str(sizes["w5"])], ["w5", str(sizes["w5"])], "ms to 1st step p50", False),
+        ("W6", ["w6", str(sizes["w6"])], ["w6", str(sizes["w6"])], "s to gather", False),
+        (
+            "W7",
+            ["w7", str(sizes["w7"]), str(W7_PROCESSES), str(W7_THREADS)],
+            ["w7", str(sizes["w7"]), str(W7_PROCESSES), str(W7_LIMIT)],
+            "workflows/s",
+            True,
+        ),
     ]
     for workload, our_args, peer_args, unit, higher in workloads:
         # W4: our value is when the scheduler fired the timers; DBOS has no firing apart
@@ -121,8 +142,11 @@ def build_cases(sizes: dict, postgres: bool, dbos: bool) -> list[Case]:
         our_unit, peer_unit = (
             (f"{unit} (fired)", f"{unit} (resumed)") if workload == "W4" else (unit, unit)
         )
-        # W2: ours polls as often as DBOS's queue does there (10 ms); elsewhere the default.
-        poll = {"BENCH_POLL_SECONDS": "0.01"} if workload == "W2" else {}
+        # W2, W6, W7: ours polls as often as DBOS's queue does in W2 and W7 (10 ms); W6 has
+        # W2's worker setup. Elsewhere the default.
+        poll = {"BENCH_POLL_SECONDS": "0.01"} if workload in ("W2", "W6", "W7") else {}
+        if workload == "W7":
+            poll = {**poll, "BENCH_QUEUE_CONCURRENCY": str(W7_LIMIT)}
         for db in dbs:
             cases.append(Case(workload, db, "durable", ours + our_args, our_unit, higher, env=poll))
             if dbos:
@@ -140,6 +164,25 @@ def build_cases(sizes: dict, postgres: bool, dbos: bool) -> list[Case]:
                         {"BENCH_PREPARE_THRESHOLD": "none"},
                     )
                 )
+            if workload == "W7":
+                # The same, but every workflow is started before the workers: the queue alone.
+                backlog = "backlog: all started before the workers"
+                cases.append(
+                    Case(
+                        workload,
+                        db,
+                        "durable",
+                        ours + our_args + ["1"],
+                        unit,
+                        higher,
+                        backlog,
+                        poll,
+                    )
+                )
+                if dbos:
+                    cases.append(
+                        Case(workload, db, "dbos", peer + peer_args + ["1"], unit, higher, backlog)
+                    )
             if workload == "W2" and db == "postgres":
                 cases.append(
                     Case(
@@ -252,6 +295,7 @@ def table(cases: list[Case]) -> str:
         for case in cases
         if case.engine == "dbos" and case.values
     }
+    w2_times = our_w2_seconds(cases)
     header = [
         "workload",
         "db",
@@ -265,15 +309,17 @@ def table(cases: list[Case]) -> str:
     ]
     rows = [header]
     for case in cases:
-        engine = case.engine if not case.label else f"{case.engine} ({case.label})"
+        engine = case.name
         if not case.values:
             rows.append([case.workload, case.db, engine, "FAILED", "", case.unit, "", "", ""])
             continue
         med = statistics.median(case.values)
         spread = f"{fmt(min(case.values))}–{fmt(max(case.values))}"
         vs = ""
-        if case.engine == "durable" and case.key in peers:
-            peer = peers[case.key]
+        # DBOS's case with the same label, else its only one (ours has variants it has not).
+        peer_key = case.key if case.key in peers else (case.workload, case.db, "")
+        if case.engine == "durable" and peer_key in peers:
+            peer = peers[peer_key]
             ours = med
             if case.workload == "W4":  # like with like: DBOS's value is resumed lateness
                 ours = statistics.median(e["resumed_p99_ms"] for e in case.extras)
@@ -296,8 +342,106 @@ def table(cases: list[Case]) -> str:
             lat = f"{fmt(p50)} / {fmt(p99)}"
         elif case.extras and "resume_ms" in case.extras[0]:
             lat = f"resume {fmt(statistics.median(e['resume_ms'] for e in case.extras))} ms"
+        elif case.workload == "W6" and case.engine == "durable" and case.db in w2_times:
+            lat = f"{med / w2_times[case.db]:.2f}× our W2 time"
+        elif case.extras and "max_concurrency" in case.extras[0]:
+            most = max(e["max_concurrency"] for e in case.extras)
+            lat = f"max concurrent {most} (limit {case.extras[0]['limit']})"
         rows.append([case.workload, case.db, engine, fmt(med), spread, case.unit, vs, ratio, lat])
     return aligned(rows)
+
+
+def our_w2_seconds(cases: list[Case]) -> dict[str, float]:
+    """Per database: the seconds our W2 (one worker process) takes for as many workflows as
+    W6 has children, from its median throughput in this run."""
+    children = {
+        case.db: case.extras[0]["children"]
+        for case in cases
+        if case.workload == "W6" and case.extras
+    }
+    return {
+        case.db: children[case.db] / statistics.median(case.values)
+        for case in cases
+        if case.workload == "W2"
+        and case.engine == "durable"
+        and not case.label
+        and case.values
+        and case.db in children
+    }
+
+
+def w6_w7_table(cases: list[Case]) -> str:
+    """W6's and W7's other numbers (medians over the repetitions), or "" when neither ran."""
+    w2_times = our_w2_seconds(cases)
+    w6 = [
+        [
+            "db",
+            "engine",
+            "parent done s",
+            "children started s",
+            "children done s",
+            "gather ms",
+            "parent runs",
+            "our W2 time s",
+            "÷ W2 time",
+        ]
+    ]
+    w7 = [
+        [
+            "db",
+            "engine",
+            "workflows/s",
+            "starts done s",
+            "max concurrent (each rep)",
+            "limit",
+            "over-limit warnings",
+            "worker DB errors",
+        ]
+    ]
+
+    def med(case: Case, key: str) -> float:
+        values = [e[key] for e in case.extras if e.get(key) is not None]
+        return statistics.median(values) if values else float("nan")
+
+    for case in cases:
+        if not case.extras:
+            continue
+        if case.workload == "W6":
+            ours = case.engine == "durable"
+            w2 = w2_times.get(case.db)
+            w6.append(
+                [
+                    case.db,
+                    case.engine,
+                    fmt(statistics.median(case.values)),
+                    fmt(med(case, "fanned_out_s")) if ours else "—",
+                    fmt(med(case, "children_done_s")),
+                    fmt(med(case, "gather_ms")) if ours else "—",
+                    f"{med(case, 'parent_runs'):.0f}" if ours else "—",
+                    fmt(w2) if ours and w2 else "—",
+                    f"{statistics.median(case.values) / w2:.2f}" if ours and w2 else "—",
+                ]
+            )
+        elif case.workload == "W7":
+            dbos = case.engine == "dbos"
+            w7.append(
+                [
+                    case.db,
+                    case.name,
+                    fmt(statistics.median(case.values)),
+                    fmt(med(case, "starts_s")) if not case.label else "—",
+                    ", ".join(str(e["max_concurrency"]) for e in case.extras),
+                    str(case.extras[0]["limit"]),
+                    f"{med(case, 'over_limit_warnings'):.0f}" if dbos else "—",
+                    "—" if dbos else str(sum(e["worker_db_errors"] for e in case.extras)),
+                ]
+            )
+    parts = []
+    if len(w6) > 1:
+        parts.append("W6 detail (medians)\n" + aligned(w6))
+    if len(w7) > 1:
+        parts.append("W7 detail (medians)\n" + aligned(w7))
+    return "\n\n".join(parts)
 
 
 def w4_table(cases: list[Case]) -> str:
@@ -380,11 +524,14 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--quick", action="store_true", help="smaller sizes, W4 once, under 5 minutes"
+        "--quick", action="store_true", help="smaller sizes, W4 once, about 7 minutes"
     )
     parser.add_argument("--reps", type=int, default=3, help="repetitions of every case (default 3)")
     parser.add_argument(
-        "--only", default="", help="run only cases whose workload or db contains this"
+        "--only",
+        default="",
+        help="run only cases whose workload, db or engine contains this (or, comma-separated, "
+        "any of these)",
     )
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--no-dbos", action="store_true")
@@ -394,7 +541,12 @@ def main() -> None:
     dbos = not args.no_dbos and Path(DBOS_PY).exists()
     cases = build_cases(sizes, postgres, dbos)
     if args.only:
-        cases = [c for c in cases if args.only.lower() in f"{c.workload} {c.db} {c.engine}".lower()]
+        wanted = [text.strip().lower() for text in args.only.split(",") if text.strip()]
+        cases = [
+            c
+            for c in cases
+            if any(text in f"{c.workload} {c.db} {c.engine}".lower() for text in wanted)
+        ]
     print(f"benchmarks: {machine(postgres)}", flush=True)
     started = time.monotonic()
     for rep in range(args.reps):  # repetitions outermost: noise spreads over every case
@@ -415,7 +567,9 @@ def main() -> None:
         f"sizes: W1 {sizes['w1']} steps · W2 {sizes['w2']} workflows × 3 steps · "
         f"W3 K = {sizes['w3']:,} · W4 {sizes['w4']:,} sleepers, {sizes['w4_due']:,} due together "
         f"(DBOS {sizes['w4_due']:,}) · "
-        f"W5 {sizes['w5']} starts · floor {sizes['floor_n']} commits · "
+        f"W5 {sizes['w5']} starts · W6 {sizes['w6']:,} children × 3 steps · "
+        f"W7 {sizes['w7']:,} workflows, queue limit {W7_LIMIT}, {W7_PROCESSES} worker processes · "
+        f"floor {sizes['floor_n']} commits · "
         f"{args.reps} repetitions, each case in a fresh process · "
         f"{time.monotonic() - started:.0f} s"
     )
@@ -427,7 +581,11 @@ def main() -> None:
         "(SQLite rows: WAL + synchronous=FULL, which both engines use here).\n"
         "W4: ms after the moment T at which the due timers fell due together. Fired: the "
         "scheduler recorded the sleep as over (ours only); resumed: the workflow's next step "
-        "ran. vs DBOS compares resumed p99 with resumed p99."
+        "ran. vs DBOS compares resumed p99 with resumed p99.\n"
+        "W6: seconds from the parent's start to its completion; × our W2 time: that ÷ the time "
+        "our W2 (one worker process) takes for as many workflows, at its median rate here.\n"
+        "W7: max concurrent: the most step bodies running at one moment, highest over the "
+        "repetitions."
     )
     detail = w4_table(cases)
     if detail:
@@ -437,9 +595,27 @@ def main() -> None:
             "threads, RSS: the one worker process while every execution sleeps; idle CPU: its "
             "user + system CPU seconds over those 10 s; RSS after: once the due ones have finished."
         )
+    detail = w6_w7_table(cases)
+    if detail:
+        print()
+        print(detail)
+        print(
+            "W6: children started / done: seconds from the parent's start until the last child "
+            "was created / had finished; gather: from the last child's end to the parent's; "
+            "parent runs: how many times a worker ran the parent (each wake-up is a run).\n"
+            "W7: starts done: seconds the driver took to start (enqueue) them all; backlog: all "
+            "started before the workers, timed from the first step body's beginning to the last "
+            "one's end; over-limit warnings: DBOS's own log lines saying it found more running "
+            "than its limit (median per repetition); worker DB errors: our workers' log lines "
+            "reporting a database error, summed over the repetitions."
+        )
     failed = [c for c in cases if c.errors]
     for case in failed:
-        print(f"\n{case.workload} {case.db} {case.engine} {case.label} failed:\n{case.errors[0]}")
+        for n, error in enumerate(case.errors, 1):
+            print(
+                f"\n{case.workload} {case.db} {case.name} failed "
+                f"({n} of {len(case.errors)}):\n{error}"
+            )
     sys.exit(1 if failed else 0)
 
 
