@@ -20,7 +20,6 @@ from ..models import FINAL_STATUSES, RunOutcome, Status, StepResult, StepStatus,
 from ..serialization import dumps
 from . import runs
 from .executions import Executions, fenced, new_execution
-from .steps import record_step
 from .types import Lease, RecordedStep, StepConflict
 from .waits import RECORDED, SUSPENDED, add_timer
 
@@ -151,13 +150,36 @@ def child_states(execution_ids: list[str]) -> dict[str, ChildState]:
 
 
 def record_waits(lease: Lease, steps: list[RecordedStep], started_at: dt.datetime) -> None:
-    """Record ended waits, deleting their timeout timers first (see ``store.finish``)."""
-    with dialect.write_transaction():
-        Timer.objects.filter(
-            execution_id=lease.execution_id, step_id__in=[step.step_id for step in steps]
-        ).delete()
-        for step in steps:
-            record_step(lease, step, started_at)
+    """Record ended waits in one commit, deleting their timeout timers first (see
+    ``store.finish``). A gather records a thousand waits with a few statements."""
+    now = clock.now()
+    try:
+        with dialect.write_transaction():
+            Timer.objects.filter(
+                execution_id=lease.execution_id, step_id__in=[step.step_id for step in steps]
+            ).delete()
+            if not fenced(lease).update(updated_at=now):
+                raise _Abort("lease lost: the waits were not recorded")
+            StepResult.objects.bulk_create(
+                [
+                    StepResult(
+                        execution_id=lease.execution_id,
+                        step_id=step.step_id,
+                        name=step.name,
+                        status=step.status,
+                        result=step.result,
+                        attempts=step.attempts,
+                        started_at=started_at,
+                        finished_at=now,
+                        arguments=step.arguments,
+                    )
+                    for step in steps
+                ],
+                batch_size=BATCH,
+            )
+    except IntegrityError:
+        # A wait's timeout fired meanwhile and recorded it.
+        raise StepConflict(steps[0].step_id) from None
 
 
 def suspend_on_child(
