@@ -21,7 +21,7 @@ from django.db import Error as DatabaseError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from . import clock, step_ids, store
+from . import clock, coroutines, step_ids, store
 from .calls import (
     callable_name,
     check_arguments,
@@ -31,6 +31,7 @@ from .calls import (
 )
 from .compose import Composition
 from .conf import durable_settings
+from .gathering import Gathering
 from .dialect import write_transaction
 from .exceptions import (
     BrokenStepTransaction,
@@ -53,7 +54,7 @@ _SLEEP = step_ids.SLEEP
 logger = logging.getLogger("django_durable")
 
 
-class WorkflowContext(Composition):
+class WorkflowContext(Composition, Gathering):
     """What workflow code uses to run steps durably. Created by the engine for each run."""
 
     def __init__(
@@ -118,6 +119,11 @@ class WorkflowContext(Composition):
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError(f"ctx.step(retry=...) takes a RetryPolicy, not {type(retry).__name__}")
         seconds = timeout_seconds(timeout, "ctx.step")
+        if atomic and coroutines.is_async(fn):
+            raise ValueError(
+                "ctx.step(atomic=True) cannot run an async function: its queries would run "
+                "outside the step's transaction"
+            )
         if atomic and seconds is not None:
             raise ValueError(
                 "ctx.step(atomic=True) cannot take a timeout: a transaction cannot be "
@@ -311,6 +317,12 @@ class WorkflowContext(Composition):
             return self._outcome(recorded)
         if self._replay:
             raise _ReplayStop(step_id, name, "step")
+        return self._execute_step(
+            step_id, name, fn, args, kwargs, policy, timeout, atomic, kind=kind
+        )
+
+    def _execute_step(self, step_id, name, fn, args, kwargs, policy, timeout, atomic, kind):
+        """Run a step that is not recorded, with its retries, and record its outcome."""
         check_arguments(fn, args, kwargs, f"{kind} {name!r} (step {step_id!r})")
         arguments = summarize_arguments(args, kwargs)
         if self._on_step is not None:
@@ -323,7 +335,10 @@ class WorkflowContext(Composition):
                     return self._attempt_atomic(
                         step_id, name, fn, args, kwargs, attempt, started, arguments
                     )
-                value = call_with_timeout(fn, args, kwargs, timeout, step_id)
+                if coroutines.is_async(fn):
+                    value = coroutines.run(fn, args, kwargs, timeout, step_id)
+                else:
+                    value = call_with_timeout(fn, args, kwargs, timeout, step_id)
                 data = dumps(value, what=f"the result of step {step_id!r}")
             except _ControlFlow:
                 raise

@@ -239,9 +239,10 @@ def _seconds(timeout: Any) -> float | None:
 def _check_callable(fn: object, kind: str) -> None:
     if not callable(fn):
         raise ImproperlyConfigured(f"register.{kind}() decorates a function, not {fn!r}")
-    if inspect.iscoroutinefunction(fn):
+    if kind == "workflow" and inspect.iscoroutinefunction(fn):
         raise ImproperlyConfigured(
-            f"{_origin(fn)} is async; Django Durable runs plain (sync) functions"
+            f"{_origin(fn)} is async; a workflow is a plain function (its steps and "
+            "activities may be async)"
         )
 
 

@@ -61,12 +61,19 @@ def test_bad_options_are_refused_when_the_decorator_runs(decorate):
         decorate(Registry())
 
 
-def test_async_functions_are_refused():
+def test_async_workflows_are_refused_and_async_activities_accepted():
     async def flow(ctx):
         return 1
 
-    with pytest.raises(ImproperlyConfigured, match="async"):
+    with pytest.raises(ImproperlyConfigured, match="a workflow is a plain function"):
         Registry().workflow()(flow)
+
+    async def fetch(url):
+        return url
+
+    registry = Registry()
+    registry.activity()(fetch)
+    assert registry.get_activity("fetch").fn is fetch
 
 
 def test_unknown_names_raise_clear_errors():

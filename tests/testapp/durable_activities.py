@@ -50,3 +50,37 @@ def never_returns():
 @register.activity(retry=RetryPolicy(max_attempts=1))
 def a_set():
     return {1, 2, 3}
+
+
+# --- async activities (tests/test_async_activities.py) ---------------------------------
+
+ASYNC_CALLS: list = []
+"""Every call of ``fetch_page`` in this process: (url, id of the running event loop)."""
+
+
+@register.activity(retry=RetryPolicy(max_attempts=1))
+async def fetch_page(url: str, seconds: float = 0.2):
+    """An HTTP-like call: waits on the network (here, asyncio.sleep) and returns a body."""
+    import asyncio
+
+    ASYNC_CALLS.append((url, id(asyncio.get_running_loop())))
+    await asyncio.sleep(seconds)
+    return {"url": url, "status": 200}
+
+
+FLAKY_ASYNC: dict = {}
+
+
+@register.activity(retry=RetryPolicy(max_attempts=3, initial_interval=0.05))
+async def flaky_fetch(url: str):
+    FLAKY_ASYNC[url] = FLAKY_ASYNC.get(url, 0) + 1
+    if FLAKY_ASYNC[url] < 3:
+        raise ConnectionError(f"attempt {FLAKY_ASYNC[url]} of {url} failed")
+    return FLAKY_ASYNC[url]
+
+
+@register.activity(retry=RetryPolicy(max_attempts=1), timeout=0.2)
+async def hangs():
+    import asyncio
+
+    await asyncio.sleep(30)

@@ -2,7 +2,7 @@ import datetime as dt
 import os
 import time
 
-from django_durable.exceptions import ChildWorkflowFailed, WaitTimeout
+from django_durable.exceptions import ChildWorkflowFailed, StepFailed, WaitTimeout
 from django_durable.registry import register
 
 from .models import Ledger, SideEffect
@@ -591,3 +591,55 @@ def catches_then_fails(ctx):
 def publishes_after_signal(ctx):
     ctx.wait_signal("go")
     ctx.set_event("answer", 42)
+
+
+@register.workflow()
+def crawls(ctx, count: int, seconds: float = 0.2):
+    """Fetches ``count`` pages at once with ctx.gather, then one more with run_activity."""
+    pages = ctx.gather(
+        *(ctx.activity("fetch_page", f"https://example.com/{n}", seconds) for n in range(count))
+    )
+    last = ctx.run_activity("fetch_page", "https://example.com/last", 0.0)
+    return {"fetched": len(pages), "ok": all(p["status"] == 200 for p in pages), "last": last}
+
+
+@register.workflow()
+def gathers_mixed(ctx):
+    """Async calls that retry, time out and succeed, beside a plain (sync) activity."""
+    results = ctx.gather(
+        ctx.activity("flaky_fetch", "a"),
+        ctx.activity("hangs"),
+        ctx.activity("send_email", 5),
+        ctx.activity("fetch_page", "b", 0.0),
+        return_exceptions=True,
+    )
+    return [f"failed: {r.error_type}" if isinstance(r, Exception) else r for r in results]
+
+
+@register.workflow()
+def crawls_then_waits(ctx, count: int):
+    pages = ctx.gather(*(ctx.activity("fetch_page", f"p{n}", 0.0) for n in range(count)))
+    ctx.wait_signal("go")
+    return len(pages)
+
+
+async def _async_double(n):
+    return 2 * n
+
+
+@register.workflow()
+def async_step(ctx, n: int):
+    return ctx.step(_async_double, n)
+
+
+@register.workflow()
+def gathers_wrong(ctx):
+    return ctx.gather(ctx.run_activity)
+
+
+@register.workflow()
+def waits_on_a_hung_call(ctx):
+    try:
+        ctx.run_activity("hangs")
+    except StepFailed as exc:
+        return exc.error_type
