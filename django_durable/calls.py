@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import inspect
+import logging
 import math
 import reprlib
 import traceback
@@ -89,3 +90,16 @@ def summarize_arguments(args: tuple, kwargs: dict) -> str:
     parts += [f"{key}={_SUMMARY.repr(value)}" for key, value in kwargs.items()]
     text = ", ".join(parts)
     return text if len(text) <= SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 1] + "…"
+
+
+def log_retry(execution_id: str, step_id: str, attempt: int, error: BaseException, delay) -> None:
+    """Log that a step's attempt failed and when it is tried again."""
+    logging.getLogger("django_durable").warning(
+        "execution %s: step %r attempt %d failed (%s: %s); retrying in %.3g s",
+        execution_id,
+        step_id,
+        attempt,
+        type(error).__name__,
+        error,
+        delay,
+    )

@@ -9,7 +9,6 @@ nothing is written: the first step that is not recorded stops the replay.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import random as _random
 import threading
 import uuid
@@ -26,12 +25,12 @@ from .calls import (
     callable_name,
     check_arguments,
     describe_error,
+    log_retry,
     summarize_arguments,
     timeout_seconds,
 )
 from .compose import Composition
 from .conf import durable_settings
-from .gathering import Gathering
 from .dialect import write_transaction
 from .exceptions import (
     BrokenStepTransaction,
@@ -44,6 +43,7 @@ from .exceptions import (
     _ReplayStop,
     _Suspend,
 )
+from .gathering import Gathering
 from .models import Status, StepStatus, TimerKind
 from .registry import register
 from .retry import NO_RETRY, RetryPolicy, is_retryable, next_delay
@@ -51,7 +51,6 @@ from .serialization import dumps, loads
 from .timeouts import call_with_timeout
 
 _SLEEP = step_ids.SLEEP
-logger = logging.getLogger("django_durable")
 
 
 class WorkflowContext(Composition, Gathering):
@@ -354,15 +353,7 @@ class WorkflowContext(Composition, Gathering):
                     delay = next_delay(policy, attempt)
                 if delay is None:
                     self._record_failure(step_id, name, error, attempt, started, arguments)
-                logger.warning(
-                    "execution %s: step %r attempt %d failed (%s: %s); retrying in %.3g s",
-                    self._execution_id,
-                    step_id,
-                    attempt,
-                    type(error).__name__,
-                    error,
-                    delay,
-                )
+                log_retry(self._execution_id, step_id, attempt, error, delay)
                 self._store(
                     store.record_failed_attempt,
                     self._lease,

@@ -10,20 +10,17 @@ recorded as soon as its call ends, so a crash reruns only the calls still in fli
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from . import clock, coroutines
-from .calls import check_arguments, summarize_arguments
+from .calls import check_arguments, log_retry, summarize_arguments
 from .exceptions import SerializationError, StepFailed, _ControlFlow, _ReplayStop
 from .registry import ActivityDefinition, register
 from .retry import is_retryable, next_delay
 from .serialization import dumps
-
-logger = logging.getLogger("django_durable")
 
 
 @dataclass(frozen=True)
@@ -149,15 +146,7 @@ class Gathering:
                 delay = next_delay(definition.retry, attempt)
                 if delay is None or not is_retryable(definition.retry, error):
                     return None, error, attempt, started
-                logger.warning(
-                    "execution %s: step %r attempt %d failed (%s: %s); retrying in %.3g s",
-                    self._execution_id,
-                    step_id,
-                    attempt,
-                    type(error).__name__,
-                    error,
-                    delay,
-                )
+                log_retry(self._execution_id, step_id, attempt, error, delay)
                 if await _wait_or_abort(delay, self._abort):
                     raise self._stop_run("the execution was canceled or its lease was lost")
                 attempt += 1

@@ -178,29 +178,23 @@ def fire_due_timers(limit: int, execution_ids: list[str] | None = None) -> int:
                 timed_out.add(eid)
                 continue
             wake.add(eid)
-            if kind == TimerKind.CHILD_TIMEOUT:
+            # What the timer's step records: a sleep keeps when it began, and its due time
+            # as its result, so that the timeline can show it (ctx.sleep returns None
+            # whatever); a signal wait's timeout records None, a child wait's a time-out.
+            recorded = {
+                TimerKind.SLEEP: (dumps(due_at), created_at),
+                TimerKind.SIGNAL_TIMEOUT: (none, now),
+                TimerKind.CHILD_TIMEOUT: (dumps(WAIT_TIMED_OUT), created_at),
+            }.get(kind)
+            if recorded is not None:
                 steps.append(
                     StepResult(
                         execution_id=eid,
                         step_id=step_id,
                         name=step_ids.name_of(step_id),
                         status=StepStatus.COMPLETED,
-                        result=dumps(WAIT_TIMED_OUT),
-                        started_at=created_at,
-                        finished_at=now,
-                    )
-                )
-            elif kind in (TimerKind.SLEEP, TimerKind.SIGNAL_TIMEOUT):
-                steps.append(
-                    StepResult(
-                        execution_id=eid,
-                        step_id=step_id,
-                        name=step_ids.name_of(step_id),
-                        status=StepStatus.COMPLETED,
-                        # A sleep keeps when it began, and its due time as its result, so
-                        # that the timeline can show it; ctx.sleep returns None whatever.
-                        result=none if kind == TimerKind.SIGNAL_TIMEOUT else dumps(due_at),
-                        started_at=created_at if kind == TimerKind.SLEEP else now,
+                        result=recorded[0],
+                        started_at=recorded[1],
                         finished_at=now,
                     )
                 )
