@@ -56,11 +56,14 @@ def records_and_sleeps(key, seconds):
     return key
 
 
-@task()
-def chaos_task(key, seconds):
-    """The chaos runner's task: a side effect timed like the chaos steps' (for overlaps)."""
+@task(takes_context=True)
+def chaos_task(context, key, seconds):
+    """The chaos runner's task: a side effect timed like the chaos steps' (for overlaps).
+
+    Its attempt number stands in for a run's epoch: it grows with every run that calls it.
+    """
     row = SideEffect.objects.create(
-        execution_id=key, step="task", pid=os.getpid(), epoch=0, started=time.time()
+        execution_id=key, step="task", pid=os.getpid(), epoch=context.attempt, started=time.time()
     )
     time.sleep(seconds)
     SideEffect.objects.filter(pk=row.pk).update(finished=time.time())
