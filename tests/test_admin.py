@@ -466,6 +466,13 @@ def test_start_form_starts_a_registered_workflow_and_refuses_bad_input(client):
     assert log_messages("u7", ADDITION) == ["Started workflow 'onboard_user'"]
     again = client.post(url("start"), {"workflow": "add", "input": "{}", "workflow_id": "u7"})
     assert "already exists" in text(again)
+    queued = {"workflow": "onboard_user", "input": '{"user_id": 8}', "workflow_id": "u8"}
+    response = client.post(url("start"), {**queued, "queue": "emails", "priority": "-5"})
+    assert response.status_code == 302
+    row = WorkflowExecution.objects.get(pk="u8")
+    assert (row.queue, row.priority) == ("emails", -5)
+    unknown = client.post(url("start"), {**queued, "workflow_id": "u9", "queue": "nope"})
+    assert "Select a valid choice" in text(unknown)
 
 
 def test_a_running_execution_shows_the_step_its_worker_reports_as_an_open_bar():
@@ -665,9 +672,7 @@ def test_a_wait_with_a_timeout_shows_when_it_gives_up_and_then_that_it_did(clien
     child = WorkflowExecution.objects.get(parent=eid).pk
     waiting = f"execution {child} since "
     list_html = text(client.get(reverse(CHANGELIST)))
-    assert re.search(
-        rf"{re.escape(waiting)}{AT}, times out at {AT} \(in 5\d m \d\d s\)", list_html
-    )
+    assert re.search(rf"{re.escape(waiting)}{AT}, times out at {AT} \(in 5\d m \d\d s\)", list_html)
     html = text(client.get(url("change", eid)))
     assert re.search(rf"times out at {AT} \(in 5\d m \d\d s\)", html.split("</dl>")[0])
     assert "Wait timeout" in section(html, "timers")

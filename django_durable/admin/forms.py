@@ -8,7 +8,7 @@ from typing import Any
 
 from django import forms
 
-from .. import step_ids
+from .. import queues, step_ids
 from ..registry import register
 
 # A select of every recorded step stays usable up to here; past it, a text box.
@@ -108,12 +108,27 @@ class StartForm(forms.Form):
         label="Execution id",
         help_text="Optional; a new UUID when empty. Starting with an id that exists fails.",
     )
+    queue = forms.ChoiceField(
+        required=False,
+        help_text="Optional; the workflow's own queue when empty.",
+    )
+    priority = forms.IntegerField(
+        required=False,
+        min_value=queues.MIN_PRIORITY,
+        max_value=queues.MAX_PRIORITY,
+        help_text="Its place in the queue: lower runs first (0 when empty).",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["workflow"].choices = [("", "---------")] + [
             (name, f"{name}{signature_of(name)}") for name in sorted(register.workflows)
         ]
+        try:
+            names = sorted(queues.configured())
+        except queues.QueueSettingError:
+            names = [queues.DEFAULT_QUEUE]
+        self.fields["queue"].choices = [("", "(the workflow's)")] + [(q, q) for q in names]
 
     def clean_input(self):
         return parse_json(self.cleaned_data["input"], "The input", require_object=True)

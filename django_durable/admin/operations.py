@@ -209,7 +209,15 @@ class OperationsMixin:
                 form.add_error("workflow_id", f"an execution with id {wanted!r} already exists")
             else:
                 inputs = form.cleaned_data["input"]
-                new_id = self._call(form, start_workflow_with, name, inputs, workflow_id=wanted)
+                new_id = self._call(
+                    form,
+                    start_workflow_with,
+                    name,
+                    inputs,
+                    workflow_id=wanted,
+                    queue=form.cleaned_data["queue"] or None,
+                    priority=form.cleaned_data["priority"],
+                )
                 if new_id:
                     execution = WorkflowExecution.objects.get(pk=new_id)
                     self.log_addition(request, execution, f"Started workflow {name!r}")
