@@ -175,3 +175,20 @@ def test_a_child_failure_the_parent_handled_is_not_retried_with_it():
     run_until_idle()
     assert status_of(eid) == Status.FAILED and row(eid).error_type == "builtins.ValueError"
     assert row(child.id).retries == 0  # the handled branch replays as it was
+
+
+def test_a_child_committed_after_the_cascade_looked_is_canceled_by_the_sweep_after_it():
+    # A run starting children commits them while a cancel of their parent waits for the
+    # parent's row: the cascade looked before. The look after the cancel's commit ends them,
+    # also below a child the cascade canceled.
+    from django_durable import store
+    from django_durable.serialization import dumps
+
+    eid = start_workflow("grandparent")
+    run_burst()
+    middle = WorkflowExecution.objects.get(parent=eid)
+    cancel_workflow(eid)
+    late, _ = store.create_execution("child_adds", dumps({"a": 1, "b": 1}))
+    WorkflowExecution.objects.filter(pk=late).update(parent=middle.id)
+    assert store.end_orphans([eid], "its parent or an ancestor, x, was canceled") == 1
+    assert status_of(late) == Status.CANCELED

@@ -615,6 +615,21 @@ def cancel(execution_id: str, reason: str = "") -> None:
         if status in FINAL_STATUSES:
             raise ExecutionFinished(execution_id, status, "cancel")
         _end_live([execution_id], Status.CANCELED, reason, now)
+    end_orphans([execution_id], f"{CASCADE_PREFIX}, {execution_id}, was canceled")
+
+
+def end_orphans(execution_ids: list[str], reason: str) -> int:
+    """Cancel the live descendants of these ended executions that their end did not see.
+
+    A run starting children commits them while the cancel (or timeout) that ends their
+    parent waits for the parent's row: the cascade, which looked for children before that,
+    misses them. Once the parent has ended, no run of it can start more, so one look after
+    the commit finds them all (also below children the cascade canceled).
+    """
+    with dialect.write_transaction():
+        return end_descendants(
+            execution_ids, Status.CANCELED, reason, clock.now(), through_cascaded=True
+        )
 
 
 # The cancel reason of an execution ended with its parent or another ancestor (a retry of
@@ -623,12 +638,19 @@ CASCADE_PREFIX = "its parent or an ancestor"
 CASCADE_TIMED_OUT = f"{CASCADE_PREFIX} timed out"
 
 
-def end_descendants(execution_ids: list[str], status: str, reason: str, now: dt.datetime) -> int:
+def end_descendants(
+    execution_ids: list[str],
+    status: str,
+    reason: str,
+    now: dt.datetime,
+    *,
+    through_cascaded: bool = False,
+) -> int:
     """End every live descendant of these executions with ``status`` (canceled); return how many.
 
     Deepest first, each generation's rows locked before its parents' (see store.children).
     """
-    generations = live_descendants(execution_ids)
+    generations = live_descendants(execution_ids, through_cascaded=through_cascaded)
     if not generations:
         return 0
     Timer.objects.filter(execution_id__in=[eid for ids in generations for eid in ids]).delete()
@@ -638,19 +660,26 @@ def end_descendants(execution_ids: list[str], status: str, reason: str, now: dt.
     return ended
 
 
-def live_descendants(execution_ids: list[str]) -> list[list[str]]:
-    """The live children of these executions, then theirs, and so on: one list per generation."""
+def live_descendants(
+    execution_ids: list[str], *, through_cascaded: bool = False
+) -> list[list[str]]:
+    """The live children of these executions, then theirs, and so on: one list per generation.
+
+    ``through_cascaded`` also looks below children that a cascade already canceled.
+    """
+    followed = Q(status__in=list(LIVE_STATUSES))
+    if through_cascaded:
+        followed |= Q(status=Status.CANCELED, cancel_reason__startswith=CASCADE_PREFIX)
     generations = []
     parents = list(execution_ids)
     while parents:
-        children = list(
-            Executions.filter(parent__in=parents, status__in=list(LIVE_STATUSES))
-            .order_by()
-            .values_list("id", flat=True)
+        rows = list(
+            Executions.filter(followed, parent__in=parents).order_by().values_list("id", "status")
         )
-        if children:
-            generations.append(children)
-        parents = children
+        live = [eid for eid, status in rows if status in LIVE_STATUSES]
+        if live:
+            generations.append(live)
+        parents = [eid for eid, _status in rows]
     return generations
 
 

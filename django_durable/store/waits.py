@@ -26,6 +26,7 @@ from .executions import (
     CASCADE_TIMED_OUT,
     Executions,
     end_descendants,
+    end_orphans,
     fenced,
     lock_status,
     wake_waiters,
@@ -206,7 +207,8 @@ def fire_due_timers(limit: int, execution_ids: list[str] | None = None) -> int:
                 pk__in=list(wake), status__in=[Status.SLEEPING, Status.WAITING]
             ).update(status=Status.PENDING, updated_at=now)
         if timed_out:
-            # Children first: rows are locked child before parent (see store.children).
+            # Their timers before any execution row; then children's rows before parents'.
+            Timer.objects.filter(execution_id__in=list(timed_out)).delete()
             end_descendants(list(timed_out), Status.CANCELED, CASCADE_TIMED_OUT, now)
             Executions.filter(pk__in=list(timed_out), status__in=list(LIVE_STATUSES)).update(
                 status=Status.TIMED_OUT,
@@ -218,11 +220,12 @@ def fire_due_timers(limit: int, execution_ids: list[str] | None = None) -> int:
                 root_error_type="django_durable.exceptions.WorkflowTimeout",
                 error_message="the workflow's timeout passed before it finished",
             )
-            Timer.objects.filter(execution_id__in=list(timed_out)).delete()
             runs.end_open_runs(
                 timed_out, RunOutcome.TIMED_OUT, "the workflow's timeout passed during the run"
             )
             wake_waiters(list(timed_out), now)
+    if timed_out:
+        end_orphans(list(timed_out), CASCADE_TIMED_OUT)
     return len(timers)
 
 
