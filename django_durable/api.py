@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from django.db import DatabaseError
+
 from . import clock, dialect, queues, step_ids, store
 from .calls import timeout_seconds
 from .exceptions import (
@@ -218,8 +220,17 @@ def get_event(execution_id: str, key: str, timeout: float | None = None) -> Any:
 
 
 def cancel_workflow(execution_id: str, reason: str | None = None) -> None:
-    """Cancel a live execution. A step already running finishes, but nothing after it."""
-    store.cancel(execution_id, reason or "")
+    """Cancel a live execution and its live children (theirs too). A step already running
+    finishes, but nothing after it."""
+    for attempt in range(1, 4):
+        try:
+            store.cancel(execution_id, reason or "")
+            return
+        except DatabaseError as exc:
+            # A cascade locks many rows: a deadlock with a finishing child is possible, and
+            # the database undid this side of it entirely.
+            if attempt == 3 or not dialect.is_deadlock(exc):
+                raise
 
 
 @dataclass

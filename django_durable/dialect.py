@@ -231,3 +231,18 @@ def wait_for_wakeups(stop: threading.Event, on_wake: Callable[[], None]) -> None
                 on_wake()
     finally:
         listener.close()
+
+
+# PostgreSQL: deadlock_detected, serialization_failure; MySQL: ER_LOCK_DEADLOCK.
+_DEADLOCK_SQLSTATES = frozenset({"40P01", "40001"})
+_DEADLOCK_MYSQL_CODES = frozenset({1213})
+
+
+def is_deadlock(error: BaseException) -> bool:
+    """Whether a database error is a deadlock the database broke by aborting this side:
+    the transaction did nothing and may simply be tried again."""
+    cause = error.__cause__ or error
+    if getattr(cause, "sqlstate", None) in _DEADLOCK_SQLSTATES:
+        return True
+    args = getattr(cause, "args", ())
+    return bool(args) and args[0] in _DEADLOCK_MYSQL_CODES

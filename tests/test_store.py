@@ -202,3 +202,42 @@ def test_the_step_insert_is_prepared_when_the_project_allows_prepared_statements
     ]
     assert len(step_inserts) == (0 if prepare_threshold is None else 1), prepared
     assert StepResult.objects.count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(
+    not connection.features.has_select_for_update, reason="SQLite has one writer: no deadlocks"
+)
+def test_a_real_deadlock_is_recognized_as_one():
+    import threading
+
+    from django.db import DatabaseError, close_old_connections, transaction
+
+    from django_durable import dialect, start_workflow
+    from django_durable.models import WorkflowExecution
+
+    first, second = start_workflow("add", a=1, b=1), start_workflow("add", a=2, b=2)
+    both_locked = threading.Barrier(2, timeout=10)
+    errors = []
+
+    def lock(one, other):
+        try:
+            with transaction.atomic():
+                WorkflowExecution.objects.filter(pk=one).update(runs=7)
+                both_locked.wait()
+                WorkflowExecution.objects.filter(pk=other).update(runs=7)
+        except DatabaseError as exc:
+            errors.append(exc)
+        finally:
+            close_old_connections()
+
+    threads = [
+        threading.Thread(target=lock, args=(first, second)),
+        threading.Thread(target=lock, args=(second, first)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(errors) == 1 and dialect.is_deadlock(errors[0]), errors
+    assert not dialect.is_deadlock(DatabaseError("something else"))

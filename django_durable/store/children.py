@@ -192,8 +192,6 @@ def suspend_on_child(
     """
     now = clock.now()
     with dialect.write_transaction():
-        if timeout_at is not None:
-            add_timer(lease.execution_id, step_id, TimerKind.CHILD_TIMEOUT, timeout_at, now)
         child = (
             Executions.select_for_update()
             .filter(pk=child_id)
@@ -216,6 +214,8 @@ def suspend_on_child(
             updated_at=now,
         ):
             raise _Abort("lease lost before the run could wait for a child execution")
+        if timeout_at is not None:
+            add_timer(lease.execution_id, step_id, TimerKind.CHILD_TIMEOUT, timeout_at, now)
         if child[1] != lease.execution_id and not child[2]:
             # Not our child: mark it, so that its end looks for the executions waiting.
             Executions.filter(pk=child_id).update(awaited=True)

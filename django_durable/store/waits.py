@@ -41,14 +41,13 @@ def suspend_on_timer(
     """Put the execution to sleep until ``due_at``; its run ends here."""
     now = clock.now()
     with dialect.write_transaction():
-        # Timer rows before the execution row, in every transaction (see store.finish).
-        # A timer already there (from an earlier run that crashed after suspending) keeps
-        # its original due time.
-        add_timer(lease.execution_id, step_id, kind, due_at, now)
         if not fenced(lease).update(
             status=status, lease_owner="", lease_expires_at=None, updated_at=now
         ):
             raise _Abort("lease lost before the run could suspend")
+        # A timer already there (from an earlier run that crashed after suspending) keeps
+        # its original due time.
+        add_timer(lease.execution_id, step_id, kind, due_at, now)
         runs.end_run(
             lease.execution_id,
             lease.epoch,
@@ -59,6 +58,13 @@ def suspend_on_timer(
 
 
 def add_timer(execution_id: str, step_id: str, kind: str, due_at: dt.datetime, now) -> None:
+    """Insert a timer of an execution whose row this transaction has already updated.
+
+    After the update, not before: on MySQL the insert's foreign-key check share-locks the
+    execution's row, and an update after it would have to upgrade that lock, deadlocking
+    with any transaction queued for the row meanwhile (a cancel, a waiter). Existing timer
+    rows, which others lock, are still deleted before execution rows (see store.finish).
+    """
     timer = Timer(
         execution_id=execution_id, step_id=step_id, kind=kind, due_at=due_at, created_at=now
     )
@@ -83,8 +89,6 @@ def suspend_on_signal(
     """
     now = clock.now()
     with dialect.write_transaction():
-        if timeout_at is not None:
-            add_timer(lease.execution_id, step_id, TimerKind.SIGNAL_TIMEOUT, timeout_at, now)
         if not fenced(lease).update(
             status=Status.WAITING,
             waiting_for="",
@@ -93,6 +97,8 @@ def suspend_on_signal(
             updated_at=now,
         ):
             raise _Abort("lease lost before the run could wait for a signal")
+        if timeout_at is not None:
+            add_timer(lease.execution_id, step_id, TimerKind.SIGNAL_TIMEOUT, timeout_at, now)
         runs.end_run(
             lease.execution_id,
             lease.epoch,
@@ -199,15 +205,13 @@ def fire_due_timers(limit: int, execution_ids: list[str] | None = None) -> int:
                         finished_at=now,
                     )
                 )
+        # Every timer first, then children's rows before parents' (a timed-out execution's
+        # descendants, then it, then the executions woken: a parent waiting on a child
+        # whose ancestor timed out comes last), and the step rows after the rows they
+        # belong to are locked: on MySQL their foreign-key check share-locks those rows,
+        # which a later update of them would have to upgrade (a deadlock with any waiter).
         Timer.objects.filter(pk__in=[t[0] for t in timers]).delete()
-        if steps:
-            StepResult.objects.bulk_create(steps, ignore_conflicts=True)
-        if wake:
-            Executions.filter(
-                pk__in=list(wake), status__in=[Status.SLEEPING, Status.WAITING]
-            ).update(status=Status.PENDING, updated_at=now)
         if timed_out:
-            # Their timers before any execution row; then children's rows before parents'.
             Timer.objects.filter(execution_id__in=list(timed_out)).delete()
             end_descendants(list(timed_out), Status.CANCELED, CASCADE_TIMED_OUT, now)
             Executions.filter(pk__in=list(timed_out), status__in=list(LIVE_STATUSES)).update(
@@ -224,6 +228,12 @@ def fire_due_timers(limit: int, execution_ids: list[str] | None = None) -> int:
                 timed_out, RunOutcome.TIMED_OUT, "the workflow's timeout passed during the run"
             )
             wake_waiters(list(timed_out), now)
+        if wake:
+            Executions.filter(
+                pk__in=list(wake), status__in=[Status.SLEEPING, Status.WAITING]
+            ).update(status=Status.PENDING, updated_at=now)
+        if steps:
+            StepResult.objects.bulk_create(steps, ignore_conflicts=True)
     if timed_out:
         end_orphans(list(timed_out), CASCADE_TIMED_OUT)
     return len(timers)
