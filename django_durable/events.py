@@ -148,6 +148,7 @@ def _timer_event(timer: Timer) -> Event:
         TimerKind.SLEEP: f"sleeping until {due}",
         TimerKind.RETRY: f"next attempt of {timer.step_id} at {due}",
         TimerKind.SIGNAL_TIMEOUT: f"the wait times out at {due}",
+        TimerKind.CHILD_TIMEOUT: f"the wait for another execution times out at {due}",
         TimerKind.WORKFLOW_TIMEOUT: f"the workflow times out at {due}",
     }.get(timer.kind, f"{timer.kind} due {due}")
     return Event(timer.created_at, "timer", summary, timer.step_id)

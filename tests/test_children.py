@@ -192,3 +192,12 @@ def test_a_child_committed_after_the_cascade_looked_is_canceled_by_the_sweep_aft
     WorkflowExecution.objects.filter(pk=late).update(parent=middle.id)
     assert store.end_orphans([eid], "its parent or an ancestor, x, was canceled") == 1
     assert status_of(late) == Status.CANCELED
+
+
+def test_the_events_say_when_a_wait_for_a_child_times_out():
+    from django_durable import workflow_events
+
+    eid = start_workflow("parent_waits_with_timeout", seconds=3600)
+    run_burst()
+    summaries = [event.summary for event in workflow_events(eid)]
+    assert any(s.startswith("the wait for another execution times out at ") for s in summaries)
