@@ -52,17 +52,17 @@ def test_a_claim_takes_several_executions_in_one_update_each_at_its_own_epoch():
 def test_a_candidate_changed_since_it_was_read_is_left_out_of_the_claim():
     # Where rows cannot be locked, another worker may take a candidate between the read and
     # the update: the update then changes fewer rows, and only the others are claimed.
-    from django_durable.store import executions
+    from django_durable.store import claims
 
     ids = [start_workflow("add", a=i, b=1) for i in range(3)]
     rows = list(
         WorkflowExecution.objects.filter(pk__in=ids)
         .order_by("created_at")
-        .values_list(*executions._CLAIM_COLUMNS)
+        .values_list(*claims._CLAIM_COLUMNS)
     )
     (taken_by_b,) = store.claim("B", 1, 60)
     with transaction.atomic():
-        claimed = executions._take(rows, "A", 60, timezone.now())
+        claimed = claims._take(rows, "A", 60, timezone.now())
     assert sorted(c.lease.execution_id for c in claimed) == sorted(
         set(ids) - {taken_by_b.lease.execution_id}
     )
@@ -72,16 +72,16 @@ def test_a_candidate_changed_since_it_was_read_is_left_out_of_the_claim():
 def test_a_lease_renewed_after_the_candidates_were_read_is_not_taken_over():
     # On SQLite the candidates are read before the write transaction: a heartbeat that
     # renews the lease in between keeps the epoch, and must still win.
-    from django_durable.store import executions
+    from django_durable.store import claims
 
     eid = start_workflow("add", a=1, b=2)
     (held,) = store.claim("A", 1, 60)
     WorkflowExecution.objects.filter(pk=eid).update(lease_expires_at="2000-01-01T00:00:00Z")
-    rows = executions._candidates(5, timezone.now(), lock=False)
+    rows = claims._candidates(5, timezone.now(), lock=False)
     assert [row[0] for row in rows] == [eid]
     assert store.renew_leases([held.lease], 60) == {eid}
     with transaction.atomic():
-        assert executions._take(rows, "B", 60, timezone.now()) == []
+        assert claims._take(rows, "B", 60, timezone.now()) == []
     execution = WorkflowExecution.objects.get(pk=eid)
     assert (execution.lease_owner, execution.lease_epoch) == ("A", held.lease.epoch)
 

@@ -6,6 +6,7 @@ execution was canceled, timed out or suspended). A fenced write that changes not
 ``_Abort`` and the run stops without writing anything else.
 """
 
+from .cascades import cancel, end_orphans, live_descendants
 from .children import (
     CHILD_BATCH,
     ENDED,
@@ -16,18 +17,12 @@ from .children import (
     start_children,
     suspend_on_child,
 )
+from .claims import TAKEOVER_GRACE, claim, claim_one, has_runnable
 from .executions import (
-    TAKEOVER_GRACE,
-    cancel,
-    claim,
-    claim_one,
     create_execution,
-    end_orphans,
     expire_leases_of,
     finish,
-    has_runnable,
     has_scheduled_executions,
-    live_descendants,
     release,
     renew_leases,
     running_owners,

@@ -20,7 +20,8 @@ from ..models import (
     WorkflowExecution,
 )
 from ..serialization import loads
-from .executions import CASCADE_PREFIX, Executions
+from .cascades import CASCADE_PREFIX
+from .executions import Executions
 
 RETRYABLE_STATUSES = frozenset({Status.FAILED, Status.CANCELED, Status.TIMED_OUT})
 # Rows changed per transaction by the bulk repairs: a batch keeps every lock short, and

@@ -22,15 +22,8 @@ from ..models import (
 )
 from ..serialization import dumps
 from . import runs
-from .executions import (
-    CASCADE_TIMED_OUT,
-    Executions,
-    end_descendants,
-    end_orphans,
-    fenced,
-    lock_status,
-    wake_waiters,
-)
+from .cascades import CASCADE_TIMED_OUT, end_descendants, end_orphans, lock_status, wake_waiters
+from .executions import Executions, fenced
 from .steps import record_step
 from .types import Lease, RecordedStep
 
