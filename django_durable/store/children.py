@@ -16,12 +16,11 @@ from django.db import IntegrityError, transaction
 
 from .. import clock, dialect, step_ids
 from ..exceptions import ExecutionConflict, _Abort
-from ..models import FINAL_STATUSES, RunOutcome, Status, StepResult, StepStatus, Timer, TimerKind
+from ..models import FINAL_STATUSES, RunOutcome, StepResult, StepStatus, Timer, TimerKind
 from ..serialization import dumps
-from . import runs
 from .executions import Executions, fenced, new_execution
 from .types import Lease, RecordedStep, StepConflict
-from .waits import RECORDED, SUSPENDED, add_timer
+from .waits import RECORDED, SUSPENDED, wait
 
 ENDED = "ended"
 # Rows per statement where a fan-out writes or reads many executions at once.
@@ -206,24 +205,17 @@ def suspend_on_child(
         if outcome != SUSPENDED:
             transaction.set_rollback(True)
             return outcome
-        if not fenced(lease).update(
-            status=Status.WAITING,
+        wait(
+            lease,
+            step_id,
+            TimerKind.CHILD_TIMEOUT,
+            timeout_at,
+            now,
+            outcome=RunOutcome.WAITING_CHILD,
+            detail=f"execution {child_id}",
             waiting_for=child_id,
-            lease_owner="",
-            lease_expires_at=None,
-            updated_at=now,
-        ):
-            raise _Abort("lease lost before the run could wait for a child execution")
-        if timeout_at is not None:
-            add_timer(lease.execution_id, step_id, TimerKind.CHILD_TIMEOUT, timeout_at, now)
+        )
         if child[1] != lease.execution_id and not child[2]:
             # Not our child: mark it, so that its end looks for the executions waiting.
             Executions.filter(pk=child_id).update(awaited=True)
-        runs.end_run(
-            lease.execution_id,
-            lease.epoch,
-            RunOutcome.WAITING_CHILD,
-            waiting_on=step_id,
-            detail=f"execution {child_id}",
-        )
     return outcome

@@ -64,6 +64,32 @@ def add_timer(execution_id: str, step_id: str, kind: str, due_at: dt.datetime, n
     Timer.objects.bulk_create([timer], ignore_conflicts=True)
 
 
+def wait(
+    lease: Lease,
+    step_id: str,
+    timeout_kind: str,
+    timeout_at: dt.datetime | None,
+    now: dt.datetime,
+    *,
+    outcome: str,
+    detail: str,
+    waiting_for: str = "",
+) -> None:
+    """Make the run's execution ``WAITING`` (for ``waiting_for``, an execution, if given),
+    with a timeout timer if ``timeout_at``, and end the run with ``outcome``."""
+    if not fenced(lease).update(
+        status=Status.WAITING,
+        waiting_for=waiting_for,
+        lease_owner="",
+        lease_expires_at=None,
+        updated_at=now,
+    ):
+        raise _Abort(f"lease lost before the run could wait ({detail})")
+    if timeout_at is not None:
+        add_timer(lease.execution_id, step_id, timeout_kind, timeout_at, now)
+    runs.end_run(lease.execution_id, lease.epoch, outcome, waiting_on=step_id, detail=detail)
+
+
 SUSPENDED, SIGNALED, RECORDED = "suspended", "signaled", "recorded"
 # The recorded result of a ctx.wait_workflow whose timeout fired first.
 WAIT_TIMED_OUT = {"status": "WAIT_TIMEOUT"}
@@ -82,21 +108,13 @@ def suspend_on_signal(
     """
     now = clock.now()
     with dialect.write_transaction():
-        if not fenced(lease).update(
-            status=Status.WAITING,
-            waiting_for="",
-            lease_owner="",
-            lease_expires_at=None,
-            updated_at=now,
-        ):
-            raise _Abort("lease lost before the run could wait for a signal")
-        if timeout_at is not None:
-            add_timer(lease.execution_id, step_id, TimerKind.SIGNAL_TIMEOUT, timeout_at, now)
-        runs.end_run(
-            lease.execution_id,
-            lease.epoch,
-            RunOutcome.WAITING_SIGNAL,
-            waiting_on=step_id,
+        wait(
+            lease,
+            step_id,
+            TimerKind.SIGNAL_TIMEOUT,
+            timeout_at,
+            now,
+            outcome=RunOutcome.WAITING_SIGNAL,
             detail=f"signal {signal_name!r}",
         )
         outcome = SUSPENDED
