@@ -75,6 +75,8 @@ def log_in(browser, live_server):
     browser.find_element(By.NAME, "username").send_keys("support")
     browser.find_element(By.NAME, "password").send_keys("a-good-password")
     browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    # The click returns before the redirect to the list has loaded: wait for it.
+    until(browser, lambda b: "Select workflow execution" in b.title, "the list after logging in")
     assert "Select workflow execution" in browser.title
 
 
