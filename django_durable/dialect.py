@@ -8,6 +8,7 @@ database has one), for transactions that take SQLite's write lock up front, and 
 from __future__ import annotations
 
 import functools
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ from contextlib import contextmanager
 
 from django.db import connection, transaction
 
+from . import wakeups
 from .conf import durable_settings
 
 
@@ -143,6 +145,31 @@ def _fenced_insert_sql(vendor: str, step_table: str, execution_table: str, colum
     return sql + _share_lock_clause()
 
 
+def fenced_insert_rows_sql(
+    step_table: str, execution_table: str, columns: list[str], column_types: list[str]
+) -> str:
+    """PostgreSQL: one ``INSERT … SELECT`` of many steps, each fenced by its own lease.
+
+    The rows come as one array per column (``column_types``: each column's type), then an
+    array of lease epochs and the running status: the statement's text is the same for any
+    number of rows, so it is prepared once. A row whose lease is gone matches no execution;
+    a row whose step is recorded already is skipped; the statement returns the execution
+    and step ids of the rows it inserted.
+    """
+    quote = connection.ops.quote_name
+    arrays = ", ".join(f"%s::{column_type}[]" for column_type in [*column_types, "bigint"])
+    names = ", ".join(quote(column) for column in columns)
+    picked = ", ".join(f"r.{quote(column)}" for column in columns)
+    return (
+        f"INSERT INTO {quote(step_table)} ({names}) "
+        f"SELECT {picked} FROM unnest({arrays}) AS r({names}, {quote('epoch')}) "
+        f"JOIN {quote(execution_table)} e ON e.{quote('id')} = r.{quote('execution_id')} "
+        f"AND e.{quote('lease_epoch')} = r.{quote('epoch')} AND e.{quote('status')} = %s "
+        f"FOR SHARE OF e ON CONFLICT DO NOTHING "
+        f"RETURNING {quote('execution_id')}, {quote('step_id')}"
+    )
+
+
 def _share_lock_clause() -> str:
     if not connection.features.has_select_for_update:
         return ""  # SQLite: the statement holds the database's write lock anyway.
@@ -173,10 +200,13 @@ def can_listen() -> bool:
 
 
 def notify_wake() -> None:
-    """Tell idle workers that something became runnable; sent when the transaction commits.
+    """Tell idle workers that something became runnable, when the transaction commits.
 
-    Elsewhere than PostgreSQL this does nothing: workers find the work at their next poll.
+    Workers of this process are woken on every database. On PostgreSQL a ``NOTIFY`` wakes
+    those of other processes too; on a SQLite file they see the commit through
+    :func:`commit_counter`; on MySQL/MariaDB they find the work at their next poll.
     """
+    wakeups.wake_at_commit()
     if can_listen():
         with connection.cursor() as cursor:
             cursor.execute(f"NOTIFY {WAKE_CHANNEL}")
@@ -231,6 +261,34 @@ def wait_for_wakeups(stop: threading.Event, on_wake: Callable[[], None]) -> None
                 on_wake()
     finally:
         listener.close()
+
+
+def can_watch_commits() -> bool:
+    """Whether idle workers can see other connections' commits cheaply (a SQLite file)."""
+    # SQLite has no connection.features flag for data_version; the vendor is the fact.
+    return connection.vendor == "sqlite" and not connection.is_in_memory_db()
+
+
+@contextmanager
+def commit_counter() -> Iterator[Callable[[], int]]:
+    """A ``read()`` whose value changes whenever another connection commits (SQLite file).
+
+    It reads ``PRAGMA data_version`` on a plain ``sqlite3`` connection of its own, which does
+    nothing else: a read takes a few µs and no lock that a writer waits for. Commits of every
+    other connection count, this process's own included.
+    """
+    watcher = sqlite3.connect(
+        connection.settings_dict["NAME"], uri=True, check_same_thread=False, isolation_level=None
+    )
+    try:
+        cursor = watcher.cursor()
+
+        def read() -> int:
+            return cursor.execute("PRAGMA data_version").fetchone()[0]
+
+        yield read
+    finally:
+        watcher.close()
 
 
 # PostgreSQL: deadlock_detected, serialization_failure; MySQL: ER_LOCK_DEADLOCK.

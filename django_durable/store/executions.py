@@ -15,7 +15,7 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections
 from .. import clock, dialect, step_ids
 from ..exceptions import ExecutionConflict, _Abort
 from ..models import RunOutcome, Status, Timer, TimerKind, WorkflowExecution
-from . import runs
+from . import group_commit, runs
 from .cascades import CASCADE_TIMED_OUT, end_descendants, wake_waiters
 from .claims import TAKEOVER_GRACE
 from .types import Lease
@@ -260,28 +260,35 @@ def finish(
         "",
         0,
     )
-    awaited = lease.awaited
-    with dialect.write_transaction(), dialect.statement_cursor(conn) as cursor:
-        delete_timers, update = _finish_sql(conn.vendor, awaited)
-        if may_have_timers:
-            cursor.execute(delete_timers, [lease.execution_id])
-        if status == Status.TIMED_OUT:
-            # Children first (rows are locked child before parent), as a timer's timeout does.
-            end_descendants([lease.execution_id], Status.CANCELED, CASCADE_TIMED_OUT, moment)
-        fence = [lease.execution_id, lease.epoch, Status.RUNNING.value]
-        cursor.execute(update, [*values, *fence] if awaited else [*values, *fence, False])
-        if cursor.rowcount != 1 and not awaited and fenced(lease).filter(awaited=True).exists():
-            awaited = True
-            cursor.execute(_finish_sql(conn.vendor, True)[1], [*values, *fence])
-        if cursor.rowcount != 1:
-            raise _Abort("lease lost before the run could finish")
-        if awaited:
-            # After the execution's own row: rows are locked child before parent.
-            wake_waiters([lease.execution_id], moment)
-        detail = f"{error_type}: {error_message}"[:1000] if error_type else ""
-        runs.close_run(
-            cursor, lease.execution_id, lease.epoch, str(status), detail=detail, now=moment
-        )
+    detail = f"{error_type}: {error_message}"[:1000] if error_type else ""
+
+    def body() -> None:
+        # Under group commit, run by the batch's leader on its own connection.
+        conn = connections[DEFAULT_DB_ALIAS]
+        awaited = lease.awaited
+        with dialect.statement_cursor(conn) as cursor:
+            delete_timers, update = _finish_sql(conn.vendor, awaited)
+            if may_have_timers:
+                cursor.execute(delete_timers, [lease.execution_id])
+            if status == Status.TIMED_OUT:
+                # Children first (rows are locked child before parent), as a timer's timeout
+                # does.
+                end_descendants([lease.execution_id], Status.CANCELED, CASCADE_TIMED_OUT, moment)
+            fence = [lease.execution_id, lease.epoch, Status.RUNNING.value]
+            cursor.execute(update, [*values, *fence] if awaited else [*values, *fence, False])
+            if cursor.rowcount != 1 and not awaited and fenced(lease).filter(awaited=True).exists():
+                awaited = True
+                cursor.execute(_finish_sql(conn.vendor, True)[1], [*values, *fence])
+            if cursor.rowcount != 1:
+                raise _Abort("lease lost before the run could finish")
+            if awaited:
+                # After the execution's own row: rows are locked child before parent.
+                wake_waiters([lease.execution_id], moment)
+            runs.close_run(
+                cursor, lease.execution_id, lease.epoch, str(status), detail=detail, now=moment
+            )
+
+    group_commit.write(body)
 
 
 def has_scheduled_executions(workflow_name: str) -> bool:

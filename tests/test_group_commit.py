@@ -1,0 +1,243 @@
+"""Group commit on SQLite: writes of several threads that come at once share one commit."""
+
+import dataclasses
+import sqlite3
+import threading
+import time
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from django_durable import dialect, start_workflow, store
+from django_durable.models import Status, StepResult, StepStatus, WorkflowExecution
+from django_durable.store import group_commit
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+sqlite_only = pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="SQLite's group commit: a shared transaction"
+)
+postgresql_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="PostgreSQL's group commit: one multi-row insert"
+)
+
+
+class Statements:
+    """The statements each thread's connection ran, by their first word."""
+
+    def __init__(self):
+        self.words = []
+        self.multi_row = 0  # PostgreSQL's inserts of several threads' steps
+        self._lock = threading.Lock()
+
+    def __call__(self, execute, sql, params, many, context):
+        with self._lock:
+            self.words.append(sql.split()[0].upper())
+            self.multi_row += "unnest(" in sql
+        return execute(sql, params, many, context)
+
+    def count(self, word):
+        return self.words.count(word)
+
+
+def other_connection():
+    """A connection of the test database's own, outside Django (it sees committed rows)."""
+    if connection.vendor == "sqlite":
+        return sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None)
+    return connection.get_new_connection(connection.get_connection_params())
+
+
+def committed_steps(execution_id):
+    """Step ids recorded for an execution, read on a connection of its own (committed rows)."""
+    other = other_connection()
+    try:
+        table = StepResult._meta.db_table
+        placeholder = "?" if connection.vendor == "sqlite" else "%s"
+        rows = other.execute(
+            f"SELECT step_id FROM {table} WHERE execution_id = {placeholder}", [execution_id]
+        ).fetchall()
+    finally:
+        other.close()
+    return {row[0] for row in rows}
+
+
+def step(step_id):
+    return store.RecordedStep(step_id, "s", StepStatus.COMPLETED, b"\xc0", attempts=1)
+
+
+def in_thread(statements, outcomes, name, write):
+    def run():
+        try:
+            with connection.execute_wrapper(statements):
+                write()
+            outcomes[name] = "ok"
+        except BaseException as exc:  # noqa: BLE001 - the outcome is what the test checks
+            outcomes[name] = type(exc).__name__
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+@sqlite_only
+def test_writes_that_come_together_share_one_commit_and_keep_their_own_fences():
+    ids = [start_workflow("steps", n=1) for _ in range(5)]
+    claimed = {c.lease.execution_id: c.lease for c in store.claim("W", 5, 60)}
+    first, mine, taken, lost, finishing = (claimed[eid] for eid in ids)
+    store.record_step(taken, step("s:1"), timezone.now())  # another run recorded it first
+    lost = dataclasses.replace(lost, epoch=lost.epoch + 1)  # its lease was taken over
+    statements, outcomes = Statements(), {}
+
+    # The first writer leads and, while it waits for the write lock, the others queue.
+    dialect._sqlite_writer.acquire()
+    try:
+        threads = [
+            in_thread(
+                statements,
+                outcomes,
+                "first",
+                lambda: store.record_step(first, step("s:1"), timezone.now()),
+            )
+        ]
+        wait_for(lambda: group_commit._sqlite_writes.leading, message="a leader")
+        threads += [
+            in_thread(
+                statements,
+                outcomes,
+                "mine",
+                lambda: store.record_step(mine, step("s:1"), timezone.now()),
+            ),
+            in_thread(
+                statements,
+                outcomes,
+                "taken",
+                lambda: store.record_step(taken, step("s:1"), timezone.now()),
+            ),
+            in_thread(
+                statements,
+                outcomes,
+                "lost",
+                lambda: store.record_step(lost, step("s:1"), timezone.now()),
+            ),
+            in_thread(
+                statements,
+                outcomes,
+                "finishing",
+                lambda: store.finish(finishing, Status.COMPLETED, result=b"\xc0"),
+            ),
+        ]
+        wait_for(lambda: group_commit._sqlite_writes.waiting == 4, message="four writes queued")
+        assert outcomes == {}
+    finally:
+        dialect._sqlite_writer.release()
+    for thread in threads:
+        thread.join(10)
+
+    assert outcomes == {
+        "first": "ok",
+        "mine": "ok",
+        "taken": "StepConflict",
+        "lost": "_Abort",
+        "finishing": "ok",
+    }
+    # The lone first write committed by itself (autocommit); the four queued ones in one
+    # transaction, each in a savepoint of its own.
+    assert statements.count("BEGIN") == 1
+    assert statements.count("SAVEPOINT") == 4
+    assert committed_steps(first.execution_id) == {"s:1"}
+    assert committed_steps(mine.execution_id) == {"s:1"}
+    assert committed_steps(taken.execution_id) == {"s:1"}
+    assert committed_steps(lost.execution_id) == set()
+    statuses = dict(WorkflowExecution.objects.filter(pk__in=ids).values_list("id", "status"))
+    assert statuses[finishing.execution_id] == Status.COMPLETED
+    assert statuses[lost.execution_id] == Status.RUNNING  # its writes changed nothing
+
+
+@pytest.mark.skipif(connection.vendor == "mysql", reason="MySQL: no group commit")
+def test_a_lone_write_commits_at_once_and_is_durable_when_it_returns():
+    eid = start_workflow("steps", n=1)
+    (claimed,) = store.claim("W", 1, 60)
+    statements = Statements()
+    began = time.monotonic()
+    with connection.execute_wrapper(statements):
+        store.record_step(claimed.lease, step("s:1"), timezone.now())
+    assert time.monotonic() - began < 0.5
+    assert committed_steps(eid) == {"s:1"}
+    assert statements.words == ["INSERT"]  # one autocommitted statement, as without batching
+
+
+@pytest.mark.skipif(connection.vendor == "mysql", reason="MySQL: no group commit")
+def test_many_threads_recording_at_once_lose_and_double_nothing():
+    ids = [start_workflow("steps", n=1) for _ in range(4)]
+    leases = [c.lease for c in store.claim("W", 4, 60)]
+    statements, outcomes = Statements(), {}
+
+    def record_many(lease):
+        for n in range(1, 51):
+            store.record_step(lease, step(f"s:{n}"), timezone.now())
+            # Durable when it returns: another connection sees it at once.
+            assert f"s:{n}" in committed_steps(lease.execution_id)
+
+    threads = [
+        in_thread(statements, outcomes, lease.execution_id, lambda lease=lease: record_many(lease))
+        for lease in leases
+    ]
+    for thread in threads:
+        thread.join(60)
+    assert outcomes == {eid: "ok" for eid in ids}
+    for eid in ids:
+        assert committed_steps(eid) == {f"s:{n}" for n in range(1, 51)}
+    # Fewer commits than steps: some writes shared a transaction (SQLite) or a statement.
+    if connection.vendor == "sqlite":
+        assert statements.count("SAVEPOINT") > 0
+    else:
+        assert statements.multi_row > 0
+
+
+@postgresql_only
+def test_step_rows_that_come_together_share_one_statement_and_keep_their_own_fences():
+    ids = [start_workflow("steps", n=1) for _ in range(4)]
+    claimed = {c.lease.execution_id: c.lease for c in store.claim("W", 4, 60)}
+    first, mine, taken, lost = (claimed[eid] for eid in ids)
+    store.record_step(taken, step("s:1"), timezone.now())  # another run recorded it first
+    lost = dataclasses.replace(lost, epoch=lost.epoch + 1)  # its lease was taken over
+    statements, outcomes = Statements(), {}
+    batcher = store.steps._postgresql_rows
+
+    # The first writer leads; its insert waits for a lock on its execution's row, and
+    # meanwhile the others queue.
+    blocker = other_connection()
+    blocker.execute(
+        f"SELECT 1 FROM {WorkflowExecution._meta.db_table} WHERE id = %s FOR UPDATE",
+        [first.execution_id],
+    )
+    try:
+        writes = {
+            "first": lambda: store.record_step(first, step("s:1"), timezone.now()),
+            "mine": lambda: store.record_step(mine, step("s:1"), timezone.now()),
+            "taken": lambda: store.record_step(taken, step("s:1"), timezone.now()),
+            "lost": lambda: store.record_step(lost, step("s:1"), timezone.now()),
+        }
+        threads = [in_thread(statements, outcomes, "first", writes.pop("first"))]
+        wait_for(lambda: batcher.leading, message="a leader")
+        threads += [in_thread(statements, outcomes, name, write) for name, write in writes.items()]
+        wait_for(lambda: batcher.waiting == 3, message="three writes queued")
+        assert outcomes == {}
+    finally:
+        blocker.rollback()
+        blocker.close()
+    for thread in threads:
+        thread.join(10)
+
+    assert outcomes == {"first": "ok", "mine": "ok", "taken": "StepConflict", "lost": "_Abort"}
+    # The first alone; the three queued in one statement; the two it did not insert made
+    # again alone, which tells a step recorded first from a lost lease.
+    assert statements.count("INSERT") == 4
+    assert statements.multi_row == 1
+    assert committed_steps(first.execution_id) == {"s:1"}
+    assert committed_steps(mine.execution_id) == {"s:1"}
+    assert committed_steps(taken.execution_id) == {"s:1"}
+    assert committed_steps(lost.execution_id) == set()
