@@ -170,6 +170,22 @@ def fenced_insert_rows_sql(
     )
 
 
+def update_then_update_sql(first: str, second: str) -> str | None:
+    """PostgreSQL: one statement that runs the ``UPDATE`` ``second`` only if ``first``
+    changed a row, and returns how many ``first`` changed; elsewhere ``None``.
+
+    One round trip and one commit in autocommit, where the two in a transaction take four.
+    ``second`` reads what ``first`` returned, so rows are locked in their order.
+    """
+    if connection.vendor != "postgresql":
+        return None
+    return (
+        f"WITH first AS ({first} RETURNING 1), "
+        f"second AS ({second} AND EXISTS (SELECT 1 FROM first) RETURNING 1) "
+        f"SELECT count(*) FROM first"
+    )
+
+
 def _share_lock_clause() -> str:
     if not connection.features.has_select_for_update:
         return ""  # SQLite: the statement holds the database's write lock anyway.

@@ -327,6 +327,28 @@ def test_a_worker_hands_back_what_it_queued_when_its_threads_stay_busy():
     assert not SideEffect.objects.filter(execution_id__in=ids[1:]).exists()
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="one statement: PostgreSQL's CTE")
+def test_on_postgresql_a_run_without_timers_or_waiters_finishes_in_one_statement():
+    import dataclasses
+
+    from django_durable.exceptions import _Abort
+    from django_durable.models import RunOutcome, WorkflowRun
+
+    done, lost = start_workflow("add", a=1, b=2), start_workflow("add", a=2, b=2)
+    claimed = {c.lease.execution_id: c.lease for c in store.claim("test-owner", 2, 60)}
+    with CaptureQueriesContext(connection) as queries:
+        store.finish(claimed[done], Status.COMPLETED, result=b"\x03", may_have_timers=False)
+    assert len(queries) == 1, [q["sql"] for q in queries.captured_queries]
+    assert status_of(done) == Status.COMPLETED
+    assert WorkflowRun.objects.get(execution_id=done).outcome == RunOutcome.COMPLETED
+    # A lost lease changes nothing, and the run is told so.
+    stale = dataclasses.replace(claimed[lost], epoch=claimed[lost].epoch + 1)
+    with pytest.raises(_Abort):
+        store.finish(stale, Status.COMPLETED, result=b"\x04", may_have_timers=False)
+    assert status_of(lost) == Status.RUNNING
+    assert WorkflowRun.objects.get(execution_id=lost).outcome == ""
+
+
 @pytest.mark.parametrize(("workflow", "timer_deletes"), [("add", 0), ("add_with_deadline", 1)])
 def test_a_first_run_without_a_deadline_finishes_without_looking_for_timers(
     workflow, timer_deletes

@@ -55,19 +55,27 @@ def close_run(
     now: dt.datetime | None = None,
 ) -> None:
     """End the run of ``execution_id`` at ``epoch``, unless something ended it already."""
+    cursor.execute(
+        *closing_statement(
+            execution_id, epoch, outcome, waiting_on=waiting_on, detail=detail, now=now
+        )
+    )
+
+
+def closing_statement(
+    execution_id: str,
+    epoch: int,
+    outcome: str,
+    *,
+    waiting_on: str = "",
+    detail: str = "",
+    now: dt.datetime | None = None,
+) -> tuple[str, list]:
+    """The SQL and parameters of :func:`close_run`."""
     conn = connections[DEFAULT_DB_ALIAS]
     ended = conn.ops.adapt_datetimefield_value(now or clock.now())
-    cursor.execute(
-        _close_sql(conn.vendor),
-        [
-            ended,
-            str(outcome),
-            waiting_on,
-            dialect.storable_text(detail),
-            execution_id,
-            epoch,
-        ],
-    )
+    params = [ended, str(outcome), waiting_on, dialect.storable_text(detail), execution_id, epoch]
+    return _close_sql(conn.vendor), params
 
 
 @functools.lru_cache(maxsize=4)
