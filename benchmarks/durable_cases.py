@@ -1,6 +1,6 @@
 """Django Durable's side of each workload; one case per process (``benchmarks/run.py``).
 
-    DATABASE_URL=... python -m benchmarks.durable_cases w1|w2|w3|w4|w5|w6|w7 [arguments]
+    DATABASE_URL=... python -m benchmarks.durable_cases w1|w2|w3|w4|w5|w6|w7|w8 [arguments]
 
 Each case migrates the database, empties the engine's tables, runs, and prints one
 ``RESULT {json}`` line. Worker processes it starts are stopped before it exits.
@@ -9,6 +9,7 @@ Each case migrates the database, empties the engine's tables, runs, and prints o
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 import random
 import signal
@@ -41,6 +42,7 @@ from benchmarks.common import (  # noqa: E402
     wait_threads_steady,
 )
 from django_durable import run_workflow, start_workflow, store, wait_workflow  # noqa: E402
+from django_durable.conf import durable_settings  # noqa: E402
 from django_durable.models import (  # noqa: E402
     FINAL_STATUSES,
     Status,
@@ -48,6 +50,7 @@ from django_durable.models import (  # noqa: E402
     Timer,
     TimerKind,
     WorkflowExecution,
+    WorkflowRun,
 )
 from django_durable.worker import Worker  # noqa: E402
 
@@ -430,6 +433,239 @@ def copy_sleepers(template: WorkflowExecution, timer: Timer, count: int) -> None
             Timer.objects.bulk_create([Timer(execution_id=eid, **timer_fields) for eid in new_ids])
 
 
+# W8: the finished and sleeping copies have ids of a fixed width (so that they sort as they
+# were made); each INSERT ... SELECT adds this many, with its own timestamps.
+W8_FINISHED = "w8-done-"
+W8_SLEEPING = "w8-sleep-"
+W8_ID_BASE = 10_000_000
+W8_COPY_BATCH = 20_000
+W8_DUE = 10  # timers due at once in the "timer poll, some due" measurement
+
+
+def w8(finished: int) -> None:
+    """W8: the claim, the timer poll and durable_status among ``finished`` finished
+    executions and ``finished // 10`` sleeping ones.
+
+    Both kinds are copies (INSERT ... SELECT, in SQL) of the rows one engine-made execution
+    of each kind has: a completed ``bench_three`` (the execution, its 3 steps, its run) and a
+    ``bench_sleeper`` asleep (the execution, its run, its timer). Each measurement is
+    repeated and reported as p50 / p99 µs.
+    """
+    sleeping = finished // 10
+    prepare()
+    began = time.monotonic()
+    run_workflow("bench_three", i=0)
+    done_template = WorkflowExecution.objects.get(workflow_name="bench_three")
+    until = (timezone.now() + dt.timedelta(days=1)).isoformat()
+    sleeper_id = start_workflow("bench_sleeper", until=until)
+    Worker(threads=1, burst=True).run()  # runs it up to its sleep
+    sleeper = WorkflowExecution.objects.get(pk=sleeper_id)
+    if sleeper.status != Status.SLEEPING or sleeper.timers.count() != 1:
+        raise RuntimeError("W8: the template sleeper is not asleep on one timer")
+    if done_template.steps.count() != 3 or done_template.run_log.count() != 1:
+        raise RuntimeError("W8: the finished template lacks its 3 steps or its run")
+    now = timezone.now()
+    for start in range(0, finished, W8_COPY_BATCH):
+        count = min(W8_COPY_BATCH, finished - start)
+        # Older batches first, a second apart per batch, all before the templates.
+        at = now - dt.timedelta(seconds=finished // W8_COPY_BATCH + 10 - start // W8_COPY_BATCH)
+        copy_execution(done_template, W8_FINISHED, start, count, at)
+    for start in range(0, sleeping, W8_COPY_BATCH):
+        count = min(W8_COPY_BATCH, sleeping - start)
+        at = now - dt.timedelta(seconds=sleeping // W8_COPY_BATCH + 10 - start // W8_COPY_BATCH)
+        copy_execution(sleeper, W8_SLEEPING, start, count, at)
+    fill_s = time.monotonic() - began
+    counts = {
+        "finished": WorkflowExecution.objects.filter(status=Status.COMPLETED).count(),
+        "sleeping": WorkflowExecution.objects.filter(status=Status.SLEEPING).count(),
+        "steps": StepResult.objects.count(),
+        "runs": WorkflowRun.objects.count(),
+        "timers": Timer.objects.count(),
+    }
+    expected = {
+        "finished": finished + 1,
+        "sleeping": sleeping + 1,
+        "steps": 3 * (finished + 1),
+        "runs": finished + sleeping + 2,
+        "timers": sleeping + 1,
+    }
+    if counts != expected:
+        raise RuntimeError(f"W8: the tables hold {counts}, not {expected}")
+    analyzed = _analyze()
+    setup_s = time.monotonic() - began
+    measures = w8_measure(sleeper, sleeping)
+    if WorkflowExecution.objects.filter(status=Status.SLEEPING).count() != sleeping + 1:
+        raise RuntimeError("W8: the measurements changed the number of sleeping executions")
+    emit(
+        value=measures["claim, one runnable"]["p50"],
+        finished=finished,
+        sleeping=sleeping,
+        fill_s=fill_s,
+        setup_s=setup_s,
+        analyzed=analyzed,
+        measures=measures,
+    )
+
+
+def _analyze() -> str:
+    """On PostgreSQL, VACUUM ANALYZE the tables as autovacuum would after such a fill.
+
+    SQLite has no such daemon and Django Durable runs no ANALYZE: its tables stay without
+    statistics, as a user's would.
+    """
+    if connection.vendor != "postgresql":
+        return "no"
+    models = apps.get_app_config("django_durable").get_models()
+    with connection.cursor() as cursor:
+        for model in models:
+            cursor.execute(f"VACUUM ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
+    return "VACUUM ANALYZE"
+
+
+def copy_execution(
+    template: WorkflowExecution, prefix: str, start: int, count: int, at: dt.datetime
+) -> None:
+    """Copy an execution's rows ``count`` times in SQL: the execution, its steps, its runs
+    and its timers, each copy with the id ``prefix`` + (``W8_ID_BASE`` + n) for n from
+    ``start``; the copies are created (and started, and for a finished one ended) at ``at``.
+    """
+    adapt = connection.ops.adapt_datetimefield_value
+    shift = {"created_at": at, "started_at": at, "updated_at": at}
+    if template.finished_at is not None:
+        shift["finished_at"] = at + (template.finished_at - template.started_at)
+    first = W8_ID_BASE + start
+    # A series of numbers in portable SQL (PostgreSQL, SQLite, MySQL 8): a recursive CTE.
+    series = (
+        f"WITH RECURSIVE w8_n(n) AS (SELECT {first} UNION ALL "
+        f"SELECT n + 1 FROM w8_n WHERE n < {first + count - 1}) "
+    )
+    new_id = f"'{prefix}' || CAST(w8_n.n AS VARCHAR(20))"
+    with transaction.atomic():
+        for model, key, values in (
+            (WorkflowExecution, "id", shift),
+            (StepResult, "execution_id", {}),
+            (WorkflowRun, "execution_id", {}),
+            (Timer, "execution_id", {}),
+        ):
+            columns, exprs, params = [], [], []
+            for field in model._meta.concrete_fields:
+                if field.column == "id" and key != "id":
+                    continue  # an auto id: the database's
+                columns.append(connection.ops.quote_name(field.column))
+                if field.column == key:
+                    exprs.append(new_id)
+                elif field.column in values:
+                    exprs.append("%s")
+                    params.append(adapt(values[field.column]))
+                else:
+                    exprs.append(f"t.{connection.ops.quote_name(field.column)}")
+            table = connection.ops.quote_name(model._meta.db_table)
+            sql = (
+                f"INSERT INTO {table} ({', '.join(columns)}) {series}"
+                f"SELECT {', '.join(exprs)} FROM {table} t CROSS JOIN w8_n "
+                f"WHERE t.{connection.ops.quote_name(key)} = %s"
+            )
+            with connection.cursor() as cursor:
+                cursor.execute(sql, [*params, template.pk])
+
+
+def w8_measure(sleeper: WorkflowExecution, sleeping: int) -> dict:
+    """Time each operation many times; p50 and p99 in µs, by name.
+
+    ``sleeper`` is the engine-made sleeping execution the sleeping copies were made from.
+    """
+    owner = "w8-bench"
+    lease = 60.0
+    free = 4  # a worker of 4 idle threads asks for up to 4
+    batch = int(durable_settings.DURABLE_TIMER_BATCH_SIZE)
+    samples: dict[str, list[float]] = {}
+
+    def timed(name, fn, *args, **kwargs):
+        started = time.perf_counter()
+        out = fn(*args, **kwargs)
+        samples.setdefault(name, []).append((time.perf_counter() - started) * 1e6)
+        return out
+
+    def status(*argv):
+        call_command("durable_status", *argv, stdout=io.StringIO())
+
+    for _ in range(20):  # warm-up: connection, caches, prepared statements
+        store.claim(owner, free, lease, frozenset(), None)
+        store.fire_due_timers(batch)
+        store.next_timer_due()
+        status()
+    # The claim, as the worker calls it (store.claim(id, free threads, lease, skip, queues)).
+    for _ in range(300):
+        eid = timed("start_workflow", start_workflow, "bench_three", i=1)
+        claimed = timed("claim, one runnable", store.claim, owner, free, lease, frozenset(), None)
+        if [c.lease.execution_id for c in claimed] != [eid]:
+            raise RuntimeError(f"W8: the claim took {claimed}, not {eid}")
+        WorkflowExecution.objects.filter(pk=eid).delete()
+        if timed("claim, none runnable", store.claim, owner, free, lease, frozenset(), None):
+            raise RuntimeError("W8: a claim found something runnable")
+    # The worker's timer scheduler: fire what is due, then ask when the next one is.
+    for _ in range(300):
+        started = time.perf_counter()
+        fired = store.fire_due_timers(batch)
+        store.next_timer_due()
+        samples.setdefault("timer poll, none due", []).append((time.perf_counter() - started) * 1e6)
+        if fired:
+            raise RuntimeError("W8: a timer fired that was not due")
+    for rep in range(min(100, sleeping // W8_DUE)):
+        start = rep * W8_DUE
+        ids = [f"{W8_SLEEPING}{W8_ID_BASE + start + k}" for k in range(W8_DUE)]
+        Timer.objects.filter(execution_id__in=ids).update(
+            due_at=timezone.now() - dt.timedelta(seconds=1)
+        )
+        started = time.perf_counter()
+        fired = store.fire_due_timers(batch)
+        store.next_timer_due()
+        samples.setdefault(f"timer poll, {W8_DUE} due", []).append(
+            (time.perf_counter() - started) * 1e6
+        )
+        if fired != W8_DUE:
+            raise RuntimeError(f"W8: {fired} timers fired, not {W8_DUE}")
+        # Back to sleep: the woken copies are replaced by fresh ones with the same ids.
+        WorkflowExecution.objects.filter(pk__in=ids).delete()
+        copy_execution(sleeper, W8_SLEEPING, start, W8_DUE, sleeper.created_at)
+    # durable_status: its default list (the 50 newest), its filters, one execution in full.
+    views = {
+        "durable_status": (),
+        "durable_status --status RUNNING": ("--status", "RUNNING"),
+        "durable_status --status SLEEPING": ("--status", "SLEEPING"),
+        "durable_status --status FAILED": ("--status", "FAILED"),
+        "durable_status --workflow bench_three": ("--workflow", "bench_three"),
+        # Both filters, few rows matching both: 0 of the 1,000,000 completed executions are
+        # bench_sleeper's, 0 of the 100,000 sleeping ones bench_three's.
+        "durable_status --workflow bench_sleeper --status COMPLETED": (
+            "--workflow",
+            "bench_sleeper",
+            "--status",
+            "COMPLETED",
+        ),
+        "durable_status --workflow bench_three --status SLEEPING": (
+            "--workflow",
+            "bench_three",
+            "--status",
+            "SLEEPING",
+        ),
+        "durable_status ID": (f"{W8_FINISHED}{W8_ID_BASE}",),
+    }
+    for _ in range(100):
+        for name, argv in views.items():
+            timed(name, status, *argv)
+    for _ in range(30):
+        timed("run_workflow (3 steps)", run_workflow, "bench_three", i=2)
+    return {
+        name: {
+            "p50": percentile(values, 0.5),
+            "p99": percentile(values, 0.99),
+            "n": len(values),
+        }
+        for name, values in samples.items()
+    }
+
+
 def main() -> None:
     case, args = sys.argv[1], [int(a) for a in sys.argv[2:]]
     cases = {
@@ -441,6 +677,7 @@ def main() -> None:
         "w5": w5,
         "w6": w6,
         "w7": w7,
+        "w8": w8,
     }
     cases[case](*args)
 

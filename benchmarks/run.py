@@ -42,6 +42,7 @@ FULL = {
     "w5": 30,
     "w6": 1000,
     "w7": 2000,
+    "w8": (10_000, 1_000_000),
 }
 QUICK = {
     "floor_n": 1000,
@@ -53,12 +54,15 @@ QUICK = {
     "w5": 3,
     "w6": 150,
     "w7": 300,
+    "w8": (10_000, 100_000),
 }
 # W7: a queue limited to W7_LIMIT running at once, served by W7_PROCESSES worker processes
 # (ours: W7_THREADS threads each, more than the limit, so that only the limit holds it).
 W7_LIMIT = 8
 W7_PROCESSES = 2
 W7_THREADS = 8
+# W8: a median cost at the big size at most this many times the small size's counts as flat.
+W8_FLAT = 1.5
 
 
 @dataclass
@@ -196,6 +200,19 @@ def build_cases(sizes: dict, postgres: bool, dbos: bool) -> list[Case]:
                         poll,
                     )
                 )
+    # W8: ours only (DBOS has no such case); one case per database and size.
+    for db in dbs:
+        for finished in sizes["w8"]:
+            cases.append(
+                Case(
+                    "W8",
+                    db,
+                    "durable",
+                    ours + ["w8", str(finished)],
+                    "µs/claim p50",
+                    label=f"{finished:,} finished",
+                )
+            )
     return cases
 
 
@@ -344,6 +361,8 @@ def table(cases: list[Case]) -> str:
             lat = f"resume {fmt(statistics.median(e['resume_ms'] for e in case.extras))} ms"
         elif case.workload == "W6" and case.engine == "durable" and case.db in w2_times:
             lat = f"{med / w2_times[case.db]:.2f}× our W2 time"
+        elif case.workload == "W8":
+            lat = f"fill {fmt(statistics.median(e['fill_s'] for e in case.extras))} s"
         elif case.extras and "max_concurrency" in case.extras[0]:
             most = max(e["max_concurrency"] for e in case.extras)
             lat = f"max concurrent {most} (limit {case.extras[0]['limit']})"
@@ -480,6 +499,59 @@ def w4_table(cases: list[Case]) -> str:
     return "W4 detail (medians)\n" + aligned(rows) if len(rows) > 1 else ""
 
 
+def w8_table(cases: list[Case]) -> str:
+    """W8's measurements at each size side by side (medians over the repetitions of each
+    one's p50 and p99), with big ÷ small, or "" when W8 did not run."""
+    by_db: dict[str, list[Case]] = {}
+    for case in cases:
+        if case.workload == "W8" and case.extras:
+            by_db.setdefault(case.db, []).append(case)
+
+    def med(case: Case, name: str, key: str) -> float:
+        return statistics.median(e["measures"][name][key] for e in case.extras)
+
+    rows = []
+    for db, found in by_db.items():
+        found.sort(key=lambda c: c.extras[0]["finished"])
+        small, big = found[0], found[-1]
+        if not rows:
+            rows.append(
+                [
+                    "db",
+                    "operation",
+                    f"{small.extras[0]['finished']:,}: p50 / p99 µs",
+                    f"{big.extras[0]['finished']:,}: p50 / p99 µs",
+                    "p50 ratio",
+                    "",
+                ]
+            )
+        for name in small.extras[0]["measures"]:
+            if name not in big.extras[0]["measures"]:
+                continue
+            a, b = med(small, name, "p50"), med(big, name, "p50")
+            ratio = b / a if a else float("nan")
+            rows.append(
+                [
+                    db,
+                    name,
+                    f"{fmt(a)} / {fmt(med(small, name, 'p99'))}",
+                    f"{fmt(b)} / {fmt(med(big, name, 'p99'))}",
+                    f"{ratio:.2f}",
+                    "flat" if ratio <= W8_FLAT else "GROWS",
+                ]
+            )
+    if not rows:
+        return ""
+    sizes = "; ".join(
+        f"{c.db} {c.extras[0]['finished']:,} finished + {c.extras[0]['sleeping']:,} sleeping "
+        f"filled in {fmt(statistics.median(e['fill_s'] for e in c.extras))} s"
+        + (f", then {c.extras[0]['analyzed']}" if c.extras[0]["analyzed"] != "no" else "")
+        for found in by_db.values()
+        for c in found
+    )
+    return f"W8 detail (medians over the repetitions; {sizes})\n" + aligned(rows)
+
+
 def aligned(rows: list[list[str]]) -> str:
     """The rows as text columns, the first row a header underlined with dashes."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -569,6 +641,7 @@ def main() -> None:
         f"(DBOS {sizes['w4_due']:,}) · "
         f"W5 {sizes['w5']} starts · W6 {sizes['w6']:,} children × 3 steps · "
         f"W7 {sizes['w7']:,} workflows, queue limit {W7_LIMIT}, {W7_PROCESSES} worker processes · "
+        f"W8 {' and '.join(f'{n:,}' for n in sizes['w8'])} finished, a tenth as many sleeping · "
         f"floor {sizes['floor_n']} commits · "
         f"{args.reps} repetitions, each case in a fresh process · "
         f"{time.monotonic() - started:.0f} s"
@@ -594,6 +667,18 @@ def main() -> None:
         print(
             "threads, RSS: the one worker process while every execution sleeps; idle CPU: its "
             "user + system CPU seconds over those 10 s; RSS after: once the due ones have finished."
+        )
+    detail = w8_table(cases)
+    if detail:
+        print()
+        print(detail)
+        print(
+            f"W8: µs per operation at each size (p50 / p99); ratio: big ÷ small p50, flat when "
+            f"≤ {W8_FLAT}. The claim as the worker calls it (store.claim, 4 free threads), "
+            "after a start_workflow, and with nothing runnable; the timer poll as the "
+            "scheduler runs it (store.fire_due_timers then store.next_timer_due) with none and "
+            "with 10 due; durable_status through call_command; run_workflow: a 3-step workflow "
+            "end to end in this thread."
         )
     detail = w6_w7_table(cases)
     if detail:

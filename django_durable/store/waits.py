@@ -11,7 +11,6 @@ from .. import clock, dialect, step_ids
 from ..exceptions import ExecutionFinished, _Abort
 from ..models import (
     FINAL_STATUSES,
-    LIVE_STATUSES,
     RunOutcome,
     Signal,
     Status,
@@ -170,6 +169,15 @@ def deliver_signal(execution_id: str, name: str, payload: bytes) -> None:
             dialect.notify_wake()
 
 
+# The statuses the updates below must not touch, for a NOT IN: a list of ids beside
+# `status IN (...)` makes SQLite without statistics (Django Durable runs no ANALYZE) read
+# every execution of those statuses through a status index instead of the ids (17 ms for 10
+# ids among 100,000 sleeping executions; W8). NOT IN cannot use an index: the rows are
+# found by key, on every database.
+_ENDED = sorted(FINAL_STATUSES)
+_NOT_SUSPENDED = sorted(set(Status.values) - {Status.SLEEPING, Status.WAITING})
+
+
 def fire_due_timers(limit: int, execution_ids: list[str] | None = None) -> int:
     """Fire up to ``limit`` due timers in one transaction; return how many fired.
 
@@ -225,7 +233,7 @@ def fire_due_timers(limit: int, execution_ids: list[str] | None = None) -> int:
         if timed_out:
             Timer.objects.filter(execution_id__in=list(timed_out)).delete()
             end_descendants(list(timed_out), Status.CANCELED, CASCADE_TIMED_OUT, now)
-            Executions.filter(pk__in=list(timed_out), status__in=list(LIVE_STATUSES)).update(
+            Executions.filter(pk__in=list(timed_out)).exclude(status__in=_ENDED).update(
                 status=Status.TIMED_OUT,
                 finished_at=now,
                 updated_at=now,
@@ -240,9 +248,9 @@ def fire_due_timers(limit: int, execution_ids: list[str] | None = None) -> int:
             )
             wake_waiters(list(timed_out), now)
         if wake:
-            Executions.filter(
-                pk__in=list(wake), status__in=[Status.SLEEPING, Status.WAITING]
-            ).update(status=Status.PENDING, updated_at=now)
+            Executions.filter(pk__in=list(wake)).exclude(status__in=_NOT_SUSPENDED).update(
+                status=Status.PENDING, updated_at=now
+            )
         if steps:
             StepResult.objects.bulk_create(steps, ignore_conflicts=True)
     if timed_out:
