@@ -289,6 +289,9 @@ class RunOutcome(models.TextChoices):
     LEASE_LOST = "LEASE_LOST", "Lease lost"
     WORKER_DIED = "WORKER_DIED", "Worker died"
     HANDED_BACK = "HANDED_BACK", "Handed back"
+    # Stopped by a database error (or an error that recurs on every run) and handed back
+    # with a pause: unlike a hand-back, the run had begun.
+    ABORTED = "ABORTED", "Aborted by a database error"
 
 
 SUSPENDED_OUTCOMES = frozenset(

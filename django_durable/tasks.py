@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError, connection
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -240,6 +241,10 @@ def call_task(execution_id: str, path: str, args: list, kwargs: dict, alias: str
                 f"requires; {exc}"
             ) from None
     except BaseException as error:
+        if _connection_lost(error):
+            # Its failure cannot be recorded: the run stops and the task runs again later,
+            # so it has not finished.
+            raise
         failed = dataclasses.replace(
             running,
             status=TaskResultStatus.FAILED,
@@ -254,6 +259,14 @@ def call_task(execution_id: str, path: str, args: list, kwargs: dict, alias: str
     object.__setattr__(done, "_return_value", value)
     task_finished.send(DurableBackend, task_result=done)
     return value
+
+
+def _connection_lost(error: BaseException) -> bool:
+    # The driver's own error too: closing a cursor on a dead MySQL connection raises one
+    # that Django does not wrap.
+    if not isinstance(error, (DatabaseError, connection.Database.Error)):
+        return False
+    return connection.connection is None or not connection.is_usable()
 
 
 def _path(error: BaseException) -> str:

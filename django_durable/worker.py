@@ -24,6 +24,7 @@ from . import clock, dialect, store
 from .conf import durable_settings
 from .engine import Outcome, run_claimed
 from .identity import local_suffix, new_owner_id, pid_of, process_alive
+from .models import RunOutcome
 from .queues import check_queue
 from .repairs import prune_workflows
 from .ticks import TickStarter
@@ -368,6 +369,7 @@ class Worker:
                 _ABORT_BACKOFF_SECONDS,
                 "the run could not write (a database error); runnable again in "
                 f"{_ABORT_BACKOFF_SECONDS:g} s",
+                RunOutcome.ABORTED,
             )
         with self._lock:
             self.completed += 1

@@ -3,7 +3,7 @@
 import datetime as dt
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import override_settings
 from django.utils import timezone
 
@@ -111,6 +111,43 @@ def test_a_task_with_context_sees_its_attempt_and_id():
     run_burst()
     result.refresh()
     assert result.return_value == {"attempt": 1, "id": result.id, "name": "x"}
+
+
+@pytest.mark.skipif(
+    connection.vendor == "sqlite",
+    reason="a SQLite connection does not die (is_usable is always true)",
+)
+def test_a_task_whose_connection_dies_runs_again_as_its_second_attempt():
+    from django_durable.models import RunOutcome, WorkflowRun
+    from django_durable.tasks import task_finished
+
+    finished = []
+
+    def on_finished(sender, task_result, **kwargs):
+        finished.append(task_result.status)
+
+    task_finished.connect(on_finished)
+    tasks.CONNECTION_KILLS["left"] = 1
+    try:
+        result = tasks.loses_its_connection.enqueue()
+        run_burst()
+        # The run stopped (its failure could not be recorded): not a failed task, and not
+        # finished; it is handed back with a pause, which the test skips.
+        (first,) = WorkflowRun.objects.filter(execution_id=result.id)
+        assert first.outcome == RunOutcome.ABORTED
+        assert finished == []
+        WorkflowExecution.objects.filter(pk=result.id).update(
+            lease_expires_at=timezone.now() - store.TAKEOVER_GRACE
+        )
+        run_burst()
+    finally:
+        task_finished.disconnect(on_finished)
+        tasks.CONNECTION_KILLS["left"] = 0
+    result.refresh()
+    assert result.status == TaskResultStatus.SUCCESSFUL
+    assert result.return_value == 2  # the run that stopped was its first attempt
+    assert result.attempts == 2
+    assert finished == [TaskResultStatus.SUCCESSFUL]
 
 
 def test_an_async_task_runs_to_completion_in_the_worker():

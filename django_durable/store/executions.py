@@ -164,12 +164,17 @@ def renew_leases(leases: list[Lease], lease_seconds: float) -> set[str]:
     return held
 
 
-def release(lease: Lease, after: float = 0.0, reason: str = "") -> bool:
+def release(
+    lease: Lease,
+    after: float = 0.0,
+    reason: str = "",
+    outcome: RunOutcome = RunOutcome.HANDED_BACK,
+) -> bool:
     """Give an execution back: runnable by anyone at once, or only ``after`` seconds.
 
     A delayed release keeps the execution ``RUNNING`` with a lease that ends then, so a run
     that keeps failing for the same reason is retried with a pause, not in a hot loop.
-    ``reason`` goes to the run log.
+    ``reason`` and ``outcome`` go to the run log.
     """
     now = clock.now()
     if after > 0:
@@ -180,7 +185,7 @@ def release(lease: Lease, after: float = 0.0, reason: str = "") -> bool:
     with dialect.write_transaction():
         released = bool(fenced(lease).update(updated_at=now, **changes))
         if released:
-            runs.end_run(lease.execution_id, lease.epoch, RunOutcome.HANDED_BACK, detail=reason)
+            runs.end_run(lease.execution_id, lease.epoch, outcome, detail=reason)
             if after <= 0:
                 dialect.notify_wake()
     return released

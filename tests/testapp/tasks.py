@@ -32,6 +32,21 @@ def knows_its_attempt(context, name):
     return {"attempt": context.attempt, "id": context.task_result.id, "name": name}
 
 
+CONNECTION_KILLS = {"left": 0}
+
+
+@task(takes_context=True)
+def loses_its_connection(context):
+    """Its database connection dies under it while ``CONNECTION_KILLS`` says so."""
+    from django.db import connection
+
+    if CONNECTION_KILLS["left"] > 0:
+        CONNECTION_KILLS["left"] -= 1
+        connection.connection.close()
+        SideEffect.objects.count()
+    return context.attempt
+
+
 @task()
 async def doubles_later(n):
     await asyncio.sleep(0.01)
