@@ -8,7 +8,6 @@ database has one), for transactions that take SQLite's write lock up front, and 
 from __future__ import annotations
 
 import functools
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,7 +15,6 @@ from contextlib import contextmanager
 
 from django.db import connection, transaction
 
-from . import wakeups
 from .conf import durable_settings
 
 
@@ -216,13 +214,10 @@ def can_listen() -> bool:
 
 
 def notify_wake() -> None:
-    """Tell idle workers that something became runnable, when the transaction commits.
+    """Tell idle workers that something became runnable; sent when the transaction commits.
 
-    Workers of this process are woken on every database. On PostgreSQL a ``NOTIFY`` wakes
-    those of other processes too; on a SQLite file they see the commit through
-    :func:`commit_counter`; on MySQL/MariaDB they find the work at their next poll.
+    Elsewhere than PostgreSQL this does nothing: workers find the work at their next poll.
     """
-    wakeups.wake_at_commit()
     if can_listen():
         with connection.cursor() as cursor:
             cursor.execute(f"NOTIFY {WAKE_CHANNEL}")
@@ -277,34 +272,6 @@ def wait_for_wakeups(stop: threading.Event, on_wake: Callable[[], None]) -> None
                 on_wake()
     finally:
         listener.close()
-
-
-def can_watch_commits() -> bool:
-    """Whether idle workers can see other connections' commits cheaply (a SQLite file)."""
-    # SQLite has no connection.features flag for data_version; the vendor is the fact.
-    return connection.vendor == "sqlite" and not connection.is_in_memory_db()
-
-
-@contextmanager
-def commit_counter() -> Iterator[Callable[[], int]]:
-    """A ``read()`` whose value changes whenever another connection commits (SQLite file).
-
-    It reads ``PRAGMA data_version`` on a plain ``sqlite3`` connection of its own, which does
-    nothing else: a read takes a few µs and no lock that a writer waits for. Commits of every
-    other connection count, this process's own included.
-    """
-    watcher = sqlite3.connect(
-        connection.settings_dict["NAME"], uri=True, check_same_thread=False, isolation_level=None
-    )
-    try:
-        cursor = watcher.cursor()
-
-        def read() -> int:
-            return cursor.execute("PRAGMA data_version").fetchone()[0]
-
-        yield read
-    finally:
-        watcher.close()
 
 
 # PostgreSQL: deadlock_detected, serialization_failure; MySQL: ER_LOCK_DEADLOCK.
