@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
+import types
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,6 +22,10 @@ _local = threading.local()
 
 def is_async(fn: Callable[..., Any]) -> bool:
     """Whether calling ``fn`` returns a coroutine (an ``async def`` function or method)."""
+    if type(fn) is types.FunctionType:
+        # A plain function: its code object says it (~1 µs a step less than inspect's walk).
+        if "__wrapped__" not in fn.__dict__ and not hasattr(fn, "_is_coroutine_marker"):
+            return bool(fn.__code__.co_flags & inspect.CO_COROUTINE)
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
         getattr(fn, "__call__", None)  # noqa: B004 - a callable object's async __call__
     )

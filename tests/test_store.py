@@ -5,6 +5,7 @@ import sys
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from django_durable import start_workflow, store
@@ -112,6 +113,23 @@ def test_stale_worker_cannot_record_a_step_after_lease_takeover():
         )
     store.record_step(fresh.lease, _step(), started_at=WorkflowExecution.objects.get().created_at)
     assert StepResult.objects.filter(execution_id=eid).count() == 1
+
+
+def test_recording_a_step_twice_conflicts_with_or_without_query_logging():
+    eid = start_workflow("add", a=1, b=2)
+    (held,) = store.claim("A", 1, 60)
+    started = WorkflowExecution.objects.get().created_at
+    store.record_step(held.lease, _step(), started_at=started)
+    with pytest.raises(store.StepConflict):
+        store.record_step(held.lease, _step(), started_at=started)  # the driver's cursor
+    with CaptureQueriesContext(connection) as queries:  # Django's cursor, which logs
+        with pytest.raises(store.StepConflict):
+            store.record_step(held.lease, _step(), started_at=started)
+        store.record_step(held.lease, _step("s:2"), started_at=started)
+    assert any("INSERT" in (query["sql"] or "") for query in queries)
+    steps = StepResult.objects.filter(execution_id=eid).order_by("step_id")
+    assert [s.step_id for s in steps] == ["s:1", "s:2"]
+    assert all(s.started_at == started and s.finished_at >= started for s in steps)
 
 
 def test_stale_worker_cannot_finish_or_suspend_after_lease_takeover():

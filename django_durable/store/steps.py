@@ -53,7 +53,6 @@ def record_step(lease: Lease, step: RecordedStep, started_at: dt.datetime) -> No
     id is already recorded.
     """
     conn = connections[DEFAULT_DB_ALIAS]  # once: the proxy costs a lookup per attribute
-    adapt_datetime = conn.ops.adapt_datetimefield_value
     failed = step.status != StepStatus.COMPLETED
     params = [
         lease.execution_id,
@@ -65,12 +64,12 @@ def record_step(lease: Lease, step: RecordedStep, started_at: dt.datetime) -> No
         dialect.storable_text(step.error_message) if failed else "",
         dialect.storable_text(step.error_traceback) if failed else "",
         step.attempts,
-        adapt_datetime(started_at),
-        adapt_datetime(clock.now()),
+        dialect.adapt_datetime(conn, started_at),
+        dialect.adapt_datetime(conn, clock.now()),
         dialect.storable_text(step.arguments) if step.arguments else "",
         lease.execution_id,
         lease.epoch,
-        Status.RUNNING.value,
+        _RUNNING,
     ]
 
     def alone() -> int:
@@ -78,8 +77,7 @@ def record_step(lease: Lease, step: RecordedStep, started_at: dt.datetime) -> No
             # A failed INSERT must not poison the caller's transaction (PostgreSQL).
             with dialect.write_transaction():
                 return _insert(params)
-        with dialect.sqlite_write_turn():
-            return _insert(params)
+        return dialect.execute_autocommit(conn, _insert_sql(conn.vendor), params)
 
     try:
         if conn.vendor == "postgresql" and not conn.in_atomic_block:
@@ -95,12 +93,19 @@ def record_step(lease: Lease, step: RecordedStep, started_at: dt.datetime) -> No
 def _insert(params: list) -> int:
     # The connection of the thread that runs it: under group commit, the batch's leader.
     conn = connections[DEFAULT_DB_ALIAS]
-    sql = dialect.fenced_insert_sql(
+    with dialect.statement_cursor(conn) as cursor:
+        cursor.execute(_insert_sql(conn.vendor), params)
+        return cursor.rowcount
+
+
+@functools.lru_cache(maxsize=4)
+def _insert_sql(vendor: str) -> str:
+    return dialect.fenced_insert_sql(
         StepResult._meta.db_table, WorkflowExecution._meta.db_table, _STEP_COLUMNS
     )
-    with dialect.statement_cursor(conn) as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
+
+
+_RUNNING = Status.RUNNING.value
 
 
 def _insert_rows(batch: list[group_commit.Write]) -> None:
