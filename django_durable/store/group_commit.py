@@ -1,4 +1,7 @@
-"""Group commit on SQLite: one transaction carries the writes of several threads.
+"""Group commit: one commit carries the writes of several threads.
+
+:class:`Batcher` is the mechanism; :func:`write` applies it to SQLite, where a batch is one
+transaction, and :mod:`.steps` to PostgreSQL's step rows, where a batch is one statement.
 
 SQLite lets one connection write at a time, and every commit waits for the disk (in WAL
 mode with ``synchronous=FULL``, one fsync). When executor threads of one worker record
