@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ from contextlib import contextmanager
 
 from django.db import connection, transaction
 
+from . import filewatch, wakeups
 from .conf import durable_settings
 
 
@@ -279,10 +281,13 @@ def can_listen() -> bool:
 
 
 def notify_wake() -> None:
-    """Tell idle workers that something became runnable; sent when the transaction commits.
+    """Tell idle workers that something became runnable, when the transaction commits.
 
-    Elsewhere than PostgreSQL this does nothing: workers find the work at their next poll.
+    Workers of this process are woken on every database. On PostgreSQL a ``NOTIFY`` wakes
+    those of other processes too; on a SQLite file they see the commit through
+    :class:`CommitWatcher`; on MySQL/MariaDB they find the work at their next poll.
     """
+    wakeups.wake_at_commit()
     if can_listen():
         with connection.cursor() as cursor:
             cursor.execute(f"NOTIFY {WAKE_CHANNEL}")
@@ -337,6 +342,85 @@ def wait_for_wakeups(stop: threading.Event, on_wake: Callable[[], None]) -> None
                 on_wake()
     finally:
         listener.close()
+
+
+def can_watch_commits() -> bool:
+    """Whether idle workers can see other connections' commits cheaply (a SQLite file)."""
+    # SQLite has no connection.features flag for data_version; the vendor is the fact.
+    return connection.vendor == "sqlite" and not connection.is_in_memory_db()
+
+
+# Without inotify the watcher looks this often; with it, at every write reported and at the
+# latest after the wait.
+_WATCH_POLL_SECONDS = 0.05
+_WATCH_WAIT_SECONDS = 5.0
+# A writer writes its pages before its commit lands: look again after these pauses.
+_WATCH_SETTLE_SECONDS = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256)
+
+
+class CommitWatcher:
+    """Sees the commits of other connections to a SQLite file, this process's own included.
+
+    It compares ``PRAGMA data_version`` on a plain ``sqlite3`` connection of its own, which
+    does nothing else (each read is a short read transaction that no writer waits for). On
+    Linux it reads it when inotify reports a write to the database or its WAL file, so an
+    idle watcher costs next to nothing; elsewhere every 50 ms.
+    """
+
+    def __init__(self):
+        self._db = sqlite3.connect(
+            connection.settings_dict["NAME"],
+            uri=True,
+            check_same_thread=False,
+            isolation_level=None,
+        )
+        self._cursor = self._db.cursor()
+        self._interrupted = threading.Event()
+        self._writes = None
+        try:
+            self._version()  # a first read opens the WAL file, which can then be watched too
+            path = self._cursor.execute("PRAGMA database_list").fetchone()[2]
+            self._writes = filewatch.watch_writes([path, f"{path}-wal"])
+            # After the watch: a later commit is either counted here or reported.
+            self._seen = self._version()
+        except BaseException:
+            self.close()
+            raise
+
+    def _version(self) -> int:
+        return self._cursor.execute("PRAGMA data_version").fetchone()[0]
+
+    def committed(self) -> bool:
+        """Whether another connection committed since the previous call (or since it opened).
+
+        Waits for a write to be reported, at most a few seconds, or until :meth:`interrupt`.
+        """
+        if self._writes is None:
+            self._interrupted.wait(_WATCH_POLL_SECONDS)
+            reported = False
+        else:
+            reported = self._writes.wait(_WATCH_WAIT_SECONDS)
+        if self._interrupted.is_set():
+            return False
+        # Without a write reported, look anyway (once), in case a commit landed late.
+        current = self._version()
+        for pause in _WATCH_SETTLE_SECONDS if reported else ():
+            if current != self._seen or self._interrupted.wait(pause):
+                break
+            current = self._version()
+        changed, self._seen = current != self._seen, current
+        return changed
+
+    def interrupt(self) -> None:
+        """End a :meth:`committed` call at once, and every later one (from any thread)."""
+        self._interrupted.set()
+        if self._writes is not None:
+            self._writes.interrupt()
+
+    def close(self) -> None:
+        if self._writes is not None:
+            self._writes.close()
+        self._db.close()
 
 
 # PostgreSQL: deadlock_detected, serialization_failure; MySQL: ER_LOCK_DEADLOCK.

@@ -13,14 +13,14 @@ import socket
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 
 from django.db import Error as DatabaseError
 from django.db import connection
 from django.utils import timezone
 
-from . import clock, dialect, store
+from . import clock, dialect, store, wakeups
 from .conf import durable_settings
 from .engine import Outcome, run_claimed
 from .identity import local_suffix, new_owner_id, pid_of, process_alive
@@ -38,6 +38,10 @@ _QUEUE_WAIT_LIMIT_SECONDS = 1.0
 _PRUNE_INTERVAL_SECONDS = 3600.0
 # An executor thread idle for longer checks its connection before its next run.
 _IDLE_CHECK_SECONDS = 1.0
+# After the commit watcher wakes the claim loop it waits this long before it looks again,
+# twice as long after each wake-up that found nothing to claim (commits that made nothing
+# runnable here: other workers' steps, heartbeats), up to the poll interval.
+_WATCH_SPACING_SECONDS = 0.01
 
 
 def drop_broken_connection() -> None:
@@ -162,6 +166,10 @@ class Worker:
         self._helpers_stop = threading.Event()
         self._hurry = threading.Event()
         self._wake = threading.Event()
+        # Set by the claim loop while the worker holds no execution (the commit watcher runs).
+        self._idle = threading.Event()
+        self._claimed = 0  # executions claimed so far (the commit watcher reads it)
+        self._watcher: dialect.CommitWatcher | None = None
         self._queue: queue.SimpleQueue[store.ClaimedExecution | None] = queue.SimpleQueue()
         self._held: dict[str, _Held] = {}
         self._lock = threading.Lock()
@@ -220,8 +228,15 @@ class Worker:
                     target=self._loop, args=(self._listen,), name="durable-listener", daemon=True
                 )
             )
+        elif dialect.can_watch_commits() and not self.burst:
+            helpers.append(
+                threading.Thread(
+                    target=self._loop, args=(self._watch,), name="durable-watcher", daemon=True
+                )
+            )
         for thread in executors + helpers:
             thread.start()
+        wakeups.subscribe(self._wake.set)
         try:
             while not self._stop.is_set():
                 # Cleared before claiming: a wake-up that arrives while claiming is kept.
@@ -229,8 +244,15 @@ class Worker:
                 delay = self._claim()
                 if self.burst and self._burst_done():
                     break
+                with self._lock:
+                    idle = not self._held
+                if idle:
+                    self._idle.set()
+                else:
+                    self._idle.clear()
                 self._wake.wait(delay)
         finally:
+            wakeups.unsubscribe(self._wake.set)
             self._stop.set()
             self._shutdown(executors, helpers)
             self._guard(store.worker_stopped, self.id)
@@ -288,6 +310,7 @@ class Worker:
         if claimed is None:
             return delay  # the database is unreachable: try again after a poll interval
         with self._lock:
+            self._claimed += len(claimed)
             for item in claimed:
                 clock = store.LeaseClock(self.lease_seconds, self._lease_margin)
                 clock.renewed(began)
@@ -407,6 +430,41 @@ class Worker:
             return float(durable_settings.DURABLE_POLL_SECONDS)
         return 0.0
 
+    def _watch(self) -> float:
+        """While idle, wake the claim loop as soon as another connection commits (SQLite).
+
+        A busy worker claims after every run anyway; an idle one would otherwise only poll.
+        The worker's own writes (its heartbeat) count too: one claim more, every few seconds.
+        """
+        poll = float(durable_settings.DURABLE_POLL_SECONDS)
+        spacing = _WATCH_SPACING_SECONDS
+        claimed = self._claimed
+        try:
+            with closing(dialect.CommitWatcher()) as watcher:
+                self._watcher = watcher  # for _shutdown, to end its wait
+                # A claim after the watcher's first look: nothing committed before is missed.
+                self._wake.set()
+                while True:
+                    self._idle.wait()
+                    if self._helpers_stop.is_set():
+                        break
+                    began = time.monotonic()
+                    if not watcher.committed() or not self._idle.is_set():
+                        continue
+                    if self._claimed != claimed or time.monotonic() - began > spacing:
+                        # The last wake-up found work, or the files were quiet a while.
+                        spacing = _WATCH_SPACING_SECONDS
+                    claimed = self._claimed
+                    self._wake.set()
+                    if self._helpers_stop.wait(spacing):
+                        break
+                    spacing = min(2 * spacing, poll)
+        except Exception as exc:  # noqa: BLE001 - its own driver connection, any error
+            # Polling goes on meanwhile; watch again after a poll interval.
+            logger.warning("commit watcher of worker %s stopped: %s", self.id, exc)
+            return poll
+        return 0.0
+
     def _fire_timers(self) -> float:
         poll = float(durable_settings.DURABLE_TIMER_POLL_SECONDS)
         if not self.burst:
@@ -509,5 +567,8 @@ class Worker:
             if self._guard(store.release, held.lease, 0.0, reason):
                 logger.info("released %s (still running at shutdown)", held.lease.execution_id)
         self._helpers_stop.set()
+        self._idle.set()  # the commit watcher waits for it, and then sees the stop
+        if self._watcher is not None:
+            self._watcher.interrupt()
         for thread in helpers:
             thread.join(1.0)
