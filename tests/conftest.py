@@ -29,6 +29,22 @@ def wait_for(condition, timeout=30.0, interval=0.05, message="condition"):
         time.sleep(interval)
 
 
+def start_and_time_first_step():
+    """Start an ``add`` execution; return its id and the seconds until its step was recorded."""
+    from django_durable import start_workflow
+    from django_durable.models import StepResult
+
+    started = time.monotonic()
+    eid = start_workflow("add", a=1, b=2)
+    wait_for(
+        lambda: StepResult.objects.filter(execution_id=eid).exists(),
+        timeout=10,
+        interval=0.01,
+        message="the first step",
+    )
+    return eid, time.monotonic() - started
+
+
 def status_of(execution_id):
     return WorkflowExecution.objects.values_list("status", flat=True).get(pk=execution_id)
 

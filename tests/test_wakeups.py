@@ -9,9 +9,9 @@ from django.db import transaction
 from django.test import override_settings
 
 from django_durable import dialect, filewatch, get_workflow, start_workflow, wakeups
-from django_durable.models import Status, StepResult
+from django_durable.models import Status
 from django_durable.worker import Worker
-from tests.conftest import wait_for
+from tests.conftest import start_and_time_first_step, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -74,15 +74,8 @@ def test_an_idle_worker_in_this_process_runs_a_new_execution_at_once(monkeypatch
             for _ in range(3):
                 # Idle: the claim loop waits a poll interval (5 s) for its next look.
                 wait_for(worker._idle.is_set, message="the worker to be idle")
-                started = time.monotonic()
-                eid = start_workflow("add", a=1, b=2)
-                wait_for(
-                    lambda eid=eid: StepResult.objects.filter(execution_id=eid).exists(),
-                    timeout=10,
-                    interval=0.01,
-                    message="the first step",
-                )
-                assert time.monotonic() - started < 0.5, "found by polling, not woken"
+                eid, elapsed = start_and_time_first_step()
+                assert elapsed < 0.5, "found by polling, not woken"
                 wait_for(lambda eid=eid: get_workflow(eid).status == Status.COMPLETED)
         finally:
             worker.stop()
