@@ -144,9 +144,10 @@ def test_writes_that_come_together_share_one_commit_and_keep_their_own_fences():
         "finishing": "ok",
     }
     # The lone first write committed by itself (autocommit); the four queued ones in one
-    # transaction, each in a savepoint of its own.
+    # transaction, the finish (several statements) in a savepoint of its own; a failed step
+    # insert undoes itself.
     assert statements.count("BEGIN") == 1
-    assert statements.count("SAVEPOINT") == 4
+    assert statements.count("SAVEPOINT") == 1
     assert committed_steps(first.execution_id) == {"s:1"}
     assert committed_steps(mine.execution_id) == {"s:1"}
     assert committed_steps(taken.execution_id) == {"s:1"}
@@ -192,7 +193,7 @@ def test_many_threads_recording_at_once_lose_and_double_nothing():
         assert committed_steps(eid) == {f"s:{n}" for n in range(1, 51)}
     # Fewer commits than steps: some writes shared a transaction (SQLite) or a statement.
     if connection.vendor == "sqlite":
-        assert statements.count("SAVEPOINT") > 0
+        assert statements.count("BEGIN") > 0  # a lone write is autocommitted: no BEGIN
     else:
         assert statements.multi_row > 0
 

@@ -28,17 +28,21 @@ from .. import dialect
 from ..exceptions import _ControlFlow
 
 
-def write(body: Callable[[], Any], alone: Callable[[], Any] | None = None) -> Any:
+def write(
+    body: Callable[[], Any], alone: Callable[[], Any] | None = None, *, savepoint: bool = True
+) -> Any:
     """Run ``body`` (the statements of one write) and commit it; return its value.
 
     ``alone`` is how the write runs when no other thread's write shares its commit (by
     default, ``body`` in a write transaction of its own): a single statement may prefer
     autocommit. Elsewhere than SQLite, and inside a transaction, it simply runs ``alone``.
+    In a batch the body runs in a savepoint of its own, unless ``savepoint=False`` says it
+    is one statement, which SQLite undoes by itself when it fails.
     """
     alone = alone or _in_own_transaction(body)
     if connection.vendor != "sqlite" or connection.in_atomic_block:
         return alone()
-    return _sqlite_writes.submit(body, alone)
+    return _sqlite_writes.submit((body, savepoint), alone)
 
 
 def _in_own_transaction(body: Callable[[], Any]) -> Callable[[], Any]:
@@ -145,9 +149,13 @@ def _in_one_transaction(batch: list[Write]) -> None:
     try:
         with dialect.write_transaction():
             for write in batch:
+                body, savepoint = write.payload
                 try:
-                    with transaction.atomic():  # a savepoint: a failed write leaves the others
-                        write.value = write.payload()
+                    if savepoint:  # a failed write leaves the others
+                        with transaction.atomic():
+                            write.value = body()
+                    else:
+                        write.value = body()
                 except (Exception, _ControlFlow) as exc:
                     write.error = exc
     except DatabaseError:

@@ -83,7 +83,8 @@ def record_step(lease: Lease, step: RecordedStep, started_at: dt.datetime) -> No
         if conn.vendor == "postgresql" and not conn.in_atomic_block:
             inserted = _postgresql_rows.submit(params, alone)
         else:
-            inserted = group_commit.write(lambda: _insert(params), alone)
+            # One statement: a failed insert undoes itself, and needs no savepoint.
+            inserted = group_commit.write(lambda: _insert(params), alone, savepoint=False)
     except IntegrityError:
         raise StepConflict(step.step_id) from None
     if inserted != 1:
