@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from .. import dialect
 from ..exceptions import _ControlFlow
@@ -150,11 +150,16 @@ def _in_one_transaction(batch: list[Write]) -> None:
         with dialect.write_transaction():
             for write in batch:
                 body, savepoint = write.payload
+                if not savepoint:
+                    # One statement: a constraint it breaks undoes it alone; any other error
+                    # ends the whole batch (SQLite may have rolled back the transaction).
+                    try:
+                        write.value = body()
+                    except IntegrityError as exc:
+                        write.error = exc
+                    continue
                 try:
-                    if savepoint:  # a failed write leaves the others
-                        with transaction.atomic():
-                            write.value = body()
-                    else:
+                    with transaction.atomic():  # a savepoint: a failed write leaves the others
                         write.value = body()
                 except (Exception, _ControlFlow) as exc:
                     write.error = exc
