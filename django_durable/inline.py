@@ -1,5 +1,5 @@
 """Running executions in the calling thread: the loop behind ``run_workflow`` and the test
-harness. Its one thread of its own, the lease heartbeat, comes from ``worker.keep_lease``."""
+harness. Its one thread of its own, the lease heartbeat, comes from ``upkeep.keep_lease``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from . import store
 from .conf import durable_settings
 from .engine import Outcome, run_claimed
 from .identity import new_owner_id
-from .worker import keep_lease
+from .upkeep import keep_lease
 
 
 class InlineDriver:

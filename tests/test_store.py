@@ -13,7 +13,7 @@ from django_durable.exceptions import _Abort
 from django_durable.identity import owner_name
 from django_durable.models import Status, StepResult, WorkflowExecution
 from django_durable.serialization import dumps
-from django_durable.worker import expire_dead_local_owners
+from django_durable.upkeep import expire_dead_local_owners
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
