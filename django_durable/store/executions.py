@@ -307,12 +307,12 @@ def _finish_at_once(lease: Lease, values: tuple, status: str, detail: str, momen
     tells a lost lease from a waiter that came since the claim.
     """
     conn = connections[DEFAULT_DB_ALIAS]
-    close, close_params = runs.closing_statement(
+    sql = dialect.update_then_update_sql(_finish_sql(conn.vendor, False)[1], runs.close_sql())
+    if sql is None:
+        return False  # before building any parameter: every finish elsewhere comes this way
+    _close, close_params = runs.closing_statement(
         lease.execution_id, lease.epoch, status, detail=detail, now=moment
     )
-    sql = dialect.update_then_update_sql(_finish_sql(conn.vendor, False)[1], close)
-    if sql is None:
-        return False
     fence = [lease.execution_id, lease.epoch, Status.RUNNING.value, False]
     with dialect.statement_cursor(conn) as cursor:
         cursor.execute(sql, [*values, *fence, *close_params])

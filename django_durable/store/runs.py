@@ -78,6 +78,11 @@ def closing_statement(
     return _close_sql(conn.vendor), params
 
 
+def close_sql() -> str:
+    """The SQL of :func:`close_run` (its parameters: :func:`closing_statement`)."""
+    return _close_sql(connection.vendor)
+
+
 @functools.lru_cache(maxsize=4)
 def _close_sql(vendor: str) -> str:
     q = connection.ops.quote_name

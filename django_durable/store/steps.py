@@ -119,7 +119,7 @@ def _insert_rows(batch: list[group_commit.Write]) -> None:
     arrays.append([row[width + 1] for row in rows])
     try:
         with dialect.statement_cursor(conn) as cursor:
-            cursor.execute(_rows_sql(), [*arrays, Status.RUNNING.value])
+            cursor.execute(_rows_sql(), [*arrays, _RUNNING])
             inserted = {(eid, step_id) for eid, step_id in cursor.fetchall()}
     except DatabaseError:
         for write in batch:
