@@ -170,6 +170,18 @@ def adapt_datetime(conn, value: dt.datetime):
     return conn.ops.adapt_datetimefield_value(value)
 
 
+def from_db_datetime(conn, value):
+    """A ``DateTimeField`` value as read by hand-written SQL, made what the ORM returns.
+
+    PostgreSQL's driver returns aware datetimes already; SQLite returns text and MySQL naive
+    datetimes, which the backend's own converter turns aware.
+    """
+    convert = getattr(conn.ops, "convert_datetimefield_value", None)
+    if value is None or convert is None:
+        return value
+    return convert(value, None, conn)
+
+
 def _server_binding_cursor_class(vendor: str, options: dict):
     return _binding_cursor_class(
         vendor, options.get("server_side_binding") is True, options.get("prepare_threshold")

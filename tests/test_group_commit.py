@@ -84,9 +84,10 @@ def in_thread(statements, outcomes, name, write):
 
 @sqlite_only
 def test_writes_that_come_together_share_one_commit_and_keep_their_own_fences():
-    ids = [start_workflow("steps", n=1) for _ in range(5)]
+    ids = [start_workflow("steps", n=1) for _ in range(6)]
     claimed = {c.lease.execution_id: c.lease for c in store.claim("W", 5, 60)}
-    first, mine, taken, lost, finishing = (claimed[eid] for eid in ids)
+    (still_pending,) = set(ids) - set(claimed)
+    first, mine, taken, lost, finishing = (claimed[eid] for eid in ids if eid in claimed)
     store.record_step(taken, step("s:1"), timezone.now())  # another run recorded it first
     lost = dataclasses.replace(lost, epoch=lost.epoch + 1)  # its lease was taken over
     statements, outcomes = Statements(), {}
@@ -128,8 +129,9 @@ def test_writes_that_come_together_share_one_commit_and_keep_their_own_fences():
                 "finishing",
                 lambda: store.finish(finishing, Status.COMPLETED, result=b"\xc0"),
             ),
+            in_thread(statements, outcomes, "claiming", lambda: store.claim("W2", 1, 60)),
         ]
-        wait_for(lambda: group_commit._sqlite_writes.waiting == 4, message="four writes queued")
+        wait_for(lambda: group_commit._sqlite_writes.waiting == 5, message="five writes queued")
         assert outcomes == {}
     finally:
         dialect._sqlite_writer.release()
@@ -142,12 +144,13 @@ def test_writes_that_come_together_share_one_commit_and_keep_their_own_fences():
         "taken": "StepConflict",
         "lost": "_Abort",
         "finishing": "ok",
+        "claiming": "ok",
     }
-    # The lone first write committed by itself (autocommit); the four queued ones in one
-    # transaction, the finish (several statements) in a savepoint of its own; a failed step
-    # insert undoes itself.
+    # The lone first write committed by itself (autocommit); the five queued ones in one
+    # transaction, the finish and the claim's take (several statements each) in savepoints of
+    # their own; a failed step insert undoes itself.
     assert statements.count("BEGIN") == 1
-    assert statements.count("SAVEPOINT") == 1
+    assert statements.count("SAVEPOINT") == 2
     assert committed_steps(first.execution_id) == {"s:1"}
     assert committed_steps(mine.execution_id) == {"s:1"}
     assert committed_steps(taken.execution_id) == {"s:1"}
@@ -155,6 +158,7 @@ def test_writes_that_come_together_share_one_commit_and_keep_their_own_fences():
     statuses = dict(WorkflowExecution.objects.filter(pk__in=ids).values_list("id", "status"))
     assert statuses[finishing.execution_id] == Status.COMPLETED
     assert statuses[lost.execution_id] == Status.RUNNING  # its writes changed nothing
+    assert WorkflowExecution.objects.get(pk=still_pending).lease_owner == "W2"
 
 
 @pytest.mark.skipif(connection.vendor == "mysql", reason="MySQL: no group commit")

@@ -4,8 +4,8 @@
 transaction, and :mod:`.steps` to PostgreSQL's step rows, where a batch is one statement.
 
 SQLite lets one connection write at a time, and every commit waits for the disk (in WAL
-mode with ``synchronous=FULL``, one fsync). When executor threads of one worker record
-steps or finish runs at the same moment, the first to arrive leads: it takes every write
+mode with ``synchronous=FULL``, one fsync). When threads of one worker record steps, finish
+runs or take claimed executions at the same moment, the first to arrive leads: it takes every write
 waiting, its own included, runs each in a savepoint of one transaction on its own
 connection, and commits once. Each thread returns only after the commit that carried its
 write, with its own result or error: a write that fails (a lost lease, a step recorded
