@@ -305,6 +305,15 @@ def notify_wake() -> None:
             cursor.execute(f"NOTIFY {WAKE_CHANNEL}")
 
 
+def insert_and_notify_wake_sql(insert: str) -> str:
+    """The ``INSERT`` statement ``insert`` made to also do what :func:`notify_wake` does on
+    other processes (PostgreSQL: ``pg_notify``, sent when the statement commits)."""
+    if not can_listen():
+        return insert
+    notify = f"SELECT pg_notify('{WAKE_CHANNEL}', '')"
+    return f"WITH inserted AS ({insert} RETURNING 1) {notify} FROM inserted"
+
+
 EVENT_CHANNEL = "django_durable_event"
 
 

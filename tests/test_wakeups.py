@@ -5,11 +5,11 @@ import time
 from contextlib import closing
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import override_settings
 
 from django_durable import dialect, filewatch, get_workflow, start_workflow, wakeups
-from django_durable.models import Status
+from django_durable.models import Status, WorkflowExecution
 from django_durable.worker import Worker
 from tests.conftest import start_and_time_first_step, wait_for
 
@@ -45,6 +45,39 @@ def test_a_rolled_back_transaction_wakes_nobody(woken):
 def test_a_wake_up_outside_a_transaction_is_sent_at_once(woken):
     dialect.notify_wake()
     assert len(woken) == 1
+
+
+def test_a_start_is_one_statement_that_wakes_workers_here_and_elsewhere(woken):
+    statements = []
+    listener = None
+    if dialect.can_listen():
+        # A worker of another process: LISTEN on a connection of its own.
+        listener = connection.get_new_connection(connection.get_connection_params())
+        listener.autocommit = True
+        listener.execute(f"LISTEN {dialect.WAKE_CHANNEL}")
+    connection.ensure_connection()  # its set-up statements are not the start's
+    try:
+        with connection.execute_wrapper(
+            lambda execute, sql, *args: statements.append(sql) or execute(sql, *args)
+        ):
+            eid = start_workflow("steps", n=1)
+        assert len(statements) == 1  # no BEGIN, NOTIFY or COMMIT of its own
+        assert len(woken) == 1
+        assert get_workflow(eid).status == Status.PENDING
+        if listener is not None:
+            channels = [n.channel for n in listener.notifies(timeout=5, stop_after=1)]
+            assert channels == [dialect.WAKE_CHANNEL]
+    finally:
+        if listener is not None:
+            listener.close()
+
+
+def test_a_start_in_a_transaction_rolled_back_leaves_nothing_and_wakes_nobody(woken):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        eid = start_workflow("steps", n=1)
+        raise RuntimeError("roll back")
+    assert woken == []
+    assert not WorkflowExecution.objects.filter(pk=eid).exists()
 
 
 @pytest.mark.parametrize("inotify", [True, False], ids=["inotify", "polling"])
