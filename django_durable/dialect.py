@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 from django.db import connection, transaction
 
-from . import filewatch, wakeups
+from . import filewatch, wakeups, writeturn
 from .conf import durable_settings
 
 
@@ -39,10 +39,9 @@ def configure_connection(sender, connection, **kwargs) -> None:
             cursor.execute(f"PRAGMA journal_mode = {mode}")
 
 
-# SQLite lets one connection write at a time, and a connection that finds the lock taken
-# sleeps in the busy handler's millisecond steps. Threads of one process queue here instead,
-# so only writers of other processes ever meet the busy handler.
-_sqlite_writer = threading.Lock()
+# The engine's writers queue here before they ask SQLite for its write lock: the threads of
+# a process, and the processes of a host (see writeturn).
+_sqlite_writer = writeturn.WriteTurn()
 
 
 @contextmanager

@@ -1,0 +1,96 @@
+"""The engine's turn to write to a SQLite file: among this process's threads, and among the
+processes of this host.
+
+SQLite lets one connection write at a time, and a connection that finds the write lock
+taken sleeps in SQLite's busy handler, 1, 2, 5, 10… ms at a time, while the lock is usually
+free again after a few hundred microseconds. A worker and a process that starts workflows,
+both writing, spent those sleeps taking turns, and one of them could keep the lock through a
+whole burst of its own commits. So the engine's writers queue before they ask SQLite: the
+threads of a process on a lock, and processes on an advisory lock (``flock``) of a file
+beside the database, ``<database>-durable-lock``, which the kernel hands to the next waiter
+as soon as it is released (and frees when its holder dies). The file holds no data; deleting
+it while nothing runs is harmless.
+
+Writers that do not take the turn (the project's own transactions) still meet SQLite's busy
+handler, as before. A holder of the turn only ever waits for SQLite's lock, never for the
+turn again, and a transaction that holds SQLite's lock never waits for the turn (see
+``dialect.sqlite_write_turn``), so the two locks cannot wait for each other; a holder that
+cannot get SQLite's lock fails after the busy timeout and gives the turn up.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: the processes take turns in SQLite's busy handler
+    fcntl = None
+
+from django.db import connection
+
+logger = logging.getLogger("django_durable")
+
+LOCK_FILE_SUFFIX = "-durable-lock"
+
+
+class WriteTurn:
+    """A context manager: hold the turn to write to the default database (a SQLite file)."""
+
+    def __init__(self):
+        self._threads = threading.Lock()
+        # (process id, database name) -> its lock file's descriptor, or None (no file lock).
+        # Keyed by process: after a fork, the child opens its own (an inherited descriptor
+        # would share the parent's lock).
+        self._files: dict[tuple[int, str], int | None] = {}
+        self._held: int | None = None  # read and written only by the thread holding the turn
+
+    def __enter__(self) -> None:
+        self._threads.acquire()
+        try:
+            fd = self._lock_file()
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._threads.release()
+            raise
+        self._held = fd
+
+    def __exit__(self, *exc_info) -> None:
+        fd, self._held = self._held, None
+        try:
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+    # Tests hold the turn across threads.
+    acquire = __enter__
+
+    def release(self) -> None:
+        self.__exit__(None, None, None)
+
+    def _lock_file(self) -> int | None:
+        name = str(connection.settings_dict["NAME"])
+        key = (os.getpid(), name)
+        try:
+            return self._files[key]
+        except KeyError:
+            pass
+        fd = None
+        # An in-memory database has one process; a URI name is left to the busy handler.
+        if fcntl is not None and not connection.is_in_memory_db() and not name.startswith("file:"):
+            path = os.path.realpath(name) + LOCK_FILE_SUFFIX
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            except OSError as exc:
+                logger.warning(
+                    "cannot open %s (%s): processes writing to this SQLite file take turns "
+                    "in SQLite's busy handler instead",
+                    path,
+                    exc,
+                )
+        self._files[key] = fd
+        return fd
