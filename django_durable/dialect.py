@@ -134,8 +134,11 @@ def execute_autocommit(conn, sql: str, params: list) -> int:
     raw = conn.connection
     with conn.wrap_database_errors:
         if vendor == "sqlite":
-            with _sqlite_writer:
+            _sqlite_writer.acquire(conn)
+            try:
                 return raw.execute(_qmark(sql), params).rowcount
+            finally:
+                _sqlite_writer.release()
         # One cursor per thread's connection, kept: making a psycopg cursor costs ~5 µs.
         held = getattr(_hot_cursor, "held", None)
         if held is None or held[0] is not raw:

@@ -29,7 +29,7 @@ try:
 except ImportError:  # not POSIX: the processes take turns in SQLite's busy handler
     fcntl = None
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 
 logger = logging.getLogger("django_durable")
 
@@ -44,13 +44,20 @@ class WriteTurn:
         # (process id, database name) -> its lock file's descriptor, or None (no file lock).
         # Keyed by process: after a fork, the child opens its own (an inherited descriptor
         # would share the parent's lock).
-        self._files: dict[tuple[int, str], int | None] = {}
+        self._files: dict[tuple[int, object], int | None] = {}
         self._held: int | None = None  # read and written only by the thread holding the turn
 
     def __enter__(self) -> None:
+        self.acquire()
+
+    def __exit__(self, *exc_info) -> None:
+        self.release()
+
+    def acquire(self, conn=None) -> None:
+        """Wait for the turn (``conn``: the default database's connection, if at hand)."""
         self._threads.acquire()
         try:
-            fd = self._lock_file()
+            fd = self._lock_file(conn or connections[DEFAULT_DB_ALIAS])
             if fd is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX)
         except BaseException:
@@ -58,7 +65,7 @@ class WriteTurn:
             raise
         self._held = fd
 
-    def __exit__(self, *exc_info) -> None:
+    def release(self) -> None:
         fd, self._held = self._held, None
         try:
             if fd is not None:
@@ -66,22 +73,16 @@ class WriteTurn:
         finally:
             self._threads.release()
 
-    # Tests hold the turn across threads.
-    acquire = __enter__
-
-    def release(self) -> None:
-        self.__exit__(None, None, None)
-
-    def _lock_file(self) -> int | None:
-        name = str(connection.settings_dict["NAME"])
-        key = (os.getpid(), name)
+    def _lock_file(self, conn) -> int | None:
+        key = (os.getpid(), conn.settings_dict["NAME"])
         try:
             return self._files[key]
         except KeyError:
             pass
         fd = None
+        name = str(key[1])
         # An in-memory database has one process; a URI name is left to the busy handler.
-        if fcntl is not None and not connection.is_in_memory_db() and not name.startswith("file:"):
+        if fcntl is not None and not conn.is_in_memory_db() and not name.startswith("file:"):
             path = os.path.realpath(name) + LOCK_FILE_SUFFIX
             try:
                 fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)

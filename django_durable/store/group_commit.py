@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, connections, transaction
 
 from .. import dialect
 from ..exceptions import _ControlFlow
@@ -40,7 +40,8 @@ def write(
     is one statement, which SQLite undoes by itself when it fails.
     """
     alone = alone or _in_own_transaction(body)
-    if connection.vendor != "sqlite" or connection.in_atomic_block:
+    conn = connections[DEFAULT_DB_ALIAS]  # once: the proxy costs a lookup per attribute
+    if conn.vendor != "sqlite" or conn.in_atomic_block:
         return alone()
     return _sqlite_writes.submit((body, savepoint), alone)
 
@@ -91,15 +92,21 @@ class Batcher:
         self._leading = False
 
     def submit(self, payload: Any, alone: Callable[[], Any]) -> Any:
-        write = Write(payload, alone)
         with self._lock:
-            self._waiting.append(write)
-            leads = not self._leading
+            lone = not self._leading  # nothing waits while nobody leads
             self._leading = True
-        if not leads:
-            write.done.wait()
-            if not write.leads:
-                return write.result()
+            if not lone:
+                write = Write(payload, alone)
+                self._waiting.append(write)
+        if lone:
+            # The common case with one thread writing: no batch to build or to hand results to.
+            try:
+                return alone()
+            finally:
+                self._hand_on([])
+        write.done.wait()
+        if not write.leads:
+            return write.result()
         self._lead()
         return write.result()
 
@@ -116,16 +123,20 @@ class Batcher:
                 write.value, write.error, write.run_alone = None, None, True
             raise
         finally:
-            with self._lock:
-                successor = self._waiting[0] if self._waiting else None
-                if successor is None:
-                    self._leading = False
-                else:
-                    successor.leads = True
-            for write in batch:
-                write.done.set()
-            if successor is not None:
-                successor.done.set()
+            self._hand_on(batch)
+
+    def _hand_on(self, batch: list[Write]) -> None:
+        """After a commit: hand the lead to the first write waiting, and wake the batch's."""
+        with self._lock:
+            successor = self._waiting[0] if self._waiting else None
+            if successor is None:
+                self._leading = False
+            else:
+                successor.leads = True
+        for write in batch:
+            write.done.set()
+        if successor is not None:
+            successor.done.set()
 
     @property
     def waiting(self) -> int:
