@@ -97,6 +97,8 @@ class WorkflowExecution(models.Model):
             # The admin list and durable_status, newest first, without sorting the table;
             # and the same within one workflow (which also serves every lookup by name).
             models.Index(fields=["created_at", "id"], name="durable_exec_created"),
+            # On PostgreSQL it also carries id, status and lease_owner (migration 0007), so that
+            # listing one workflow's newest is an index-only scan the planner prefers.
             models.Index(fields=["workflow_name", "created_at"], name="durable_exec_workflow"),
             # Both filters at once (durable_status --workflow X --status S, the admin): without
             # it, either index above reads every row of the status or of the workflow when
