@@ -5,9 +5,9 @@ transaction, and :mod:`.steps` to PostgreSQL's step rows, where a batch is one s
 
 SQLite lets one connection write at a time, and every commit waits for the disk (in WAL
 mode with ``synchronous=FULL``, one fsync). When threads of one worker record steps, finish
-runs or take claimed executions at the same moment, the first to arrive leads: it takes every write
-waiting, its own included, runs each in a savepoint of one transaction on its own
-connection, and commits once. Each thread returns only after the commit that carried its
+runs or take claimed executions at the same moment, the first to arrive leads: it takes
+every write waiting, its own included, runs each in a savepoint of one transaction on its
+own connection, and commits once. Each thread returns only after the commit that carried its
 write, with its own result or error: a write that fails (a lost lease, a step recorded
 first by another run) rolls back to its savepoint and leaves the others in. A lone write
 runs at once, exactly as it would without any of this; nothing waits for a batch to fill.
