@@ -653,7 +653,9 @@ def test_a_fan_out_lists_its_first_children_with_counts_and_reads_a_fixed_number
     assert "The first 50 of 60 children are shown" in children
     assert f'href="{reverse(CHANGELIST)}?parent={eid}"' in children
     steps = section(html, "steps")
-    assert "failed: ValueError: asked to fail with 8" in steps
+    # The first 100 of 120 steps: the 60 starts and the waits of the first 40 children to end,
+    # in whatever order the worker's threads finished them; some failed children are among them.
+    assert re.search(r"failed: ValueError: asked to fail with \d+", steps)
     assert "completed and returned" in steps
     assert "bytes ·" not in steps
     page = client.get(reverse(CHANGELIST), {"parent": eid})
