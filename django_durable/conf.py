@@ -1,7 +1,10 @@
 """Every setting of Django Durable, with its default, read at call time.
 
 Settings are read through ``durable_settings.NAME`` on each use, never at import, so that
-``override_settings`` in tests and per-process settings modules work as users expect.
+``override_settings`` in tests and per-process settings modules work as users expect. A
+value read is kept until Django says a setting changed (``setting_changed``, which
+``override_settings`` and pytest-django's ``settings`` fixture send): Django's settings
+object costs microseconds per read, and the hot path reads several per step.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
 
 DEFAULTS: dict[str, Any] = {
     # Seconds a worker holds an execution without renewing its lease. A dead worker's
@@ -52,9 +56,25 @@ class _DurableSettings:
     """Attribute access to the ``DURABLE_*`` settings with their defaults."""
 
     def __getattr__(self, name: str) -> Any:
+        # Called only for a name not read yet since the last change: later reads find it
+        # in the instance's __dict__.
         if name not in DEFAULTS:
             raise AttributeError(f"unknown Django Durable setting {name!r}")
-        return getattr(settings, name, DEFAULTS[name])
+        value = getattr(settings, name, DEFAULTS[name])
+        self.__dict__[name] = value
+        return value
+
+    def forget(self) -> None:
+        """Read every setting afresh from Django's settings at its next use."""
+        self.__dict__.clear()
 
 
 durable_settings = _DurableSettings()
+
+
+def _forget_on_change(*, setting: str, **kwargs: Any) -> None:
+    if setting in DEFAULTS:
+        durable_settings.forget()
+
+
+setting_changed.connect(_forget_on_change, dispatch_uid="django_durable_settings")

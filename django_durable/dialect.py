@@ -168,7 +168,7 @@ def adapt_datetime(conn, value: dt.datetime):
     and time zone lookups to get there.
     """
     if value.tzinfo is dt.UTC and conn.vendor == "sqlite" and conn.timezone is dt.UTC:
-        return str(value.replace(tzinfo=None))
+        return value.isoformat(" ")[:-6]  # str() of the naive value, without "+00:00"
     return conn.ops.adapt_datetimefield_value(value)
 
 
@@ -224,29 +224,9 @@ def _fenced_insert_sql(vendor: str, step_table: str, execution_table: str, colum
     return sql + _share_lock_clause()
 
 
-def fenced_insert_rows_sql(
-    step_table: str, execution_table: str, columns: list[str], column_types: list[str]
-) -> str:
-    """PostgreSQL: one ``INSERT … SELECT`` of many steps, each fenced by its own lease.
-
-    The rows come as one array per column (``column_types``: each column's type), then an
-    array of lease epochs and the running status: the statement's text is the same for any
-    number of rows, so it is prepared once. A row whose lease is gone matches no execution;
-    a row whose step is recorded already is skipped; the statement returns the execution
-    and step ids of the rows it inserted.
-    """
-    quote = connection.ops.quote_name
-    arrays = ", ".join(f"%s::{column_type}[]" for column_type in [*column_types, "bigint"])
-    names = ", ".join(quote(column) for column in columns)
-    picked = ", ".join(f"r.{quote(column)}" for column in columns)
-    return (
-        f"INSERT INTO {quote(step_table)} ({names}) "
-        f"SELECT {picked} FROM unnest({arrays}) AS r({names}, {quote('epoch')}) "
-        f"JOIN {quote(execution_table)} e ON e.{quote('id')} = r.{quote('execution_id')} "
-        f"AND e.{quote('lease_epoch')} = r.{quote('epoch')} AND e.{quote('status')} = %s "
-        f"FOR SHARE OF e ON CONFLICT DO NOTHING "
-        f"RETURNING {quote('execution_id')}, {quote('step_id')}"
-    )
+def writes_in_one_statement() -> bool:
+    """Whether one statement can chain several writes (PostgreSQL's data-modifying ``WITH``)."""
+    return connection.vendor == "postgresql"
 
 
 def update_then_update_sql(first: str, second: str) -> str | None:
@@ -256,7 +236,7 @@ def update_then_update_sql(first: str, second: str) -> str | None:
     One round trip and one commit in autocommit, where the two in a transaction take four.
     ``second`` reads what ``first`` returned, so rows are locked in their order.
     """
-    if connection.vendor != "postgresql":
+    if not writes_in_one_statement():
         return None
     return (
         f"WITH first AS ({first} RETURNING 1), "

@@ -35,7 +35,20 @@ class QueueSettingError(ValueError):
 
 def configured() -> dict[str, QueueLimit]:
     """Every declared queue by name, ``"default"`` included; raise on a malformed setting."""
+    global _parsed
     raw = durable_settings.DURABLE_QUEUES
+    parsed = _parsed
+    if parsed is not None and parsed[0] is raw:
+        return parsed[1]  # every claim and start asks: parse the setting once per value
+    queues = _parse_all(raw)
+    _parsed = (raw, queues)
+    return queues
+
+
+_parsed: tuple[object, dict[str, QueueLimit]] | None = None
+
+
+def _parse_all(raw: object) -> dict[str, QueueLimit]:
     if not isinstance(raw, dict):
         raise QueueSettingError(
             f"DURABLE_QUEUES must be a dict of queue names to options, not {type(raw).__name__}"

@@ -113,3 +113,18 @@ def test_the_workflow_index_carries_what_a_listing_by_workflow_reads():
         cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'durable_exec_workflow'")
         (definition,) = cursor.fetchone()
     assert "(workflow_name, created_at) INCLUDE (id, status, lease_owner)" in definition
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="pattern indexes: PostgreSQL's")
+def test_only_the_primary_key_keeps_a_pattern_index_on_postgresql():
+    # Every execution written pays for each index of the table: the LIKE indexes Django adds
+    # to indexed text columns are kept only where the engine asks for a prefix (migration
+    # 0008; measured by W2).
+    table = WorkflowExecution._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = %s AND indexdef LIKE %s",
+            [table, "%varchar_pattern_ops%"],
+        )
+        (definition,) = [row[0] for row in cursor.fetchall()]
+    assert "(id varchar_pattern_ops)" in definition

@@ -1,5 +1,6 @@
 """The store's guarantees: claims, leases, fencing, takeover."""
 
+import datetime as dt
 import subprocess
 import sys
 
@@ -8,7 +9,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from django_durable import start_workflow, store
+from django_durable import dialect, start_workflow, store
 from django_durable.exceptions import _Abort
 from django_durable.identity import owner_name
 from django_durable.models import Status, StepResult, WorkflowExecution
@@ -259,3 +260,19 @@ def test_a_real_deadlock_is_recognized_as_one():
         thread.join(30)
     assert len(errors) == 1 and dialect.is_deadlock(errors[0]), errors
     assert not dialect.is_deadlock(DatabaseError("something else"))
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        dt.datetime(2026, 12, 4, 13, 56, 21, 552241, tzinfo=dt.UTC),
+        dt.datetime(2026, 12, 4, 13, 56, 21, tzinfo=dt.UTC),  # no microseconds
+        dt.datetime(1999, 1, 2, 3, 4, 5, 6, tzinfo=dt.UTC),
+    ],
+)
+def test_the_hot_paths_datetime_is_what_django_would_store(moment):
+    # The step insert converts its times itself (SQLite: without Django's settings lookups);
+    # a row it writes must read and sort like one the ORM wrote.
+    connection.ensure_connection()
+    ours = dialect.adapt_datetime(connection, moment)
+    assert ours == connection.ops.adapt_datetimefield_value(moment)

@@ -41,19 +41,22 @@ def create_execution(
     """
     execution_id = execution_id or str(uuid.uuid4())
     now = clock.now()
-    row = new_execution(execution_id, workflow_name, input_data, now, timeout, queue, priority)
+    row = _pending(execution_id, workflow_name, input_data, now, timeout, queue, priority)
     if owner:
-        row.status = Status.RUNNING
-        row.lease_owner = owner
-        row.lease_epoch = 1
-        row.lease_expires_at = now + dt.timedelta(seconds=lease_seconds)
-        row.runs = 1
-        row.started_at = now
+        row.update(
+            status=Status.RUNNING,
+            lease_owner=owner,
+            lease_epoch=1,
+            lease_expires_at=now + dt.timedelta(seconds=lease_seconds),
+            runs=1,
+            started_at=now,
+        )
     conn = connections[DEFAULT_DB_ALIAS]
     # Built before the transaction: on SQLite every writer waits while it is open.
-    values = [field.get_db_prep_save(getattr(row, field.attname), conn) for field in _FIELDS]
+    values = _row_values(conn, row)
+    deadline = row["deadline_at"]
     try:
-        if not (owner or row.deadline_at or conn.in_atomic_block):
+        if not (owner or deadline or conn.in_atomic_block):
             # The common start is one row and a wake-up: one statement in autocommit, where a
             # transaction took four round trips (and, on SQLite, held the write lock longer).
             dialect.execute_autocommit(conn, _start_sql(conn.vendor), values)
@@ -65,12 +68,12 @@ def create_execution(
                 runs.open_runs(cursor, [(execution_id, 1)], owner, now)
             else:
                 dialect.notify_wake()
-            if row.deadline_at:
+            if deadline:
                 Timer.objects.create(
                     execution_id=execution_id,
                     step_id=step_ids.WORKFLOW_TIMEOUT,
                     kind=TimerKind.WORKFLOW_TIMEOUT,
-                    due_at=row.deadline_at,
+                    due_at=deadline,
                     created_at=now,
                 )
     except IntegrityError:
@@ -100,15 +103,57 @@ def new_execution(
 ) -> WorkflowExecution:
     """A pending execution row, not saved."""
     return WorkflowExecution(
-        id=execution_id,
-        workflow_name=workflow_name,
-        input=input_data,
-        created_at=now,
-        updated_at=now,
-        deadline_at=now + dt.timedelta(seconds=timeout) if timeout else None,
-        queue=queue,
-        priority=priority,
-        parent=parent,
+        **_pending(execution_id, workflow_name, input_data, now, timeout, queue, priority, parent)
+    )
+
+
+def _pending(
+    execution_id: str,
+    workflow_name: str,
+    input_data: bytes,
+    now: dt.datetime,
+    timeout: float | None,
+    queue: str,
+    priority: int,
+    parent: str = "",
+) -> dict:
+    """The fields of a pending execution that are not their defaults."""
+    return {
+        "id": execution_id,
+        "workflow_name": workflow_name,
+        "input": input_data,
+        "created_at": now,
+        "updated_at": now,
+        "deadline_at": now + dt.timedelta(seconds=timeout) if timeout else None,
+        "queue": queue,
+        "priority": priority,
+        "parent": parent,
+    }
+
+
+def _row_values(conn, fields: dict) -> list:
+    """Every column's database value of a new row with these ``fields`` (attribute names),
+    the other columns at their defaults.
+
+    Only the given fields are converted: a model instance and all 34 columns' conversions
+    were half of a start's CPU (~80 of 160 µs on PostgreSQL).
+    """
+    values = list(_default_values(conn.vendor))
+    for name, value in fields.items():
+        index, field = _FIELD_AT[name]
+        values[index] = field.get_db_prep_save(value, conn)
+    return values
+
+
+_FIELD_AT = {field.attname: (index, field) for index, field in enumerate(_FIELDS)}
+
+
+@functools.lru_cache(maxsize=4)
+def _default_values(vendor: str) -> tuple:
+    # Every default is a constant (no callable), so its converted value can be kept.
+    row = WorkflowExecution()
+    return tuple(
+        field.get_db_prep_save(getattr(row, field.attname), connection) for field in _FIELDS
     )
 
 

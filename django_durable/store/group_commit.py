@@ -1,7 +1,9 @@
 """Group commit: one commit carries the writes of several threads.
 
 :class:`Batcher` is the mechanism; :func:`write` applies it to SQLite, where a batch is one
-transaction, and :mod:`.steps` to PostgreSQL's step rows, where a batch is one statement.
+transaction. Elsewhere every write goes to the database at once: PostgreSQL and MySQL merge
+the disk flushes of commits that come together themselves, and a batch of ours only made
+its writes wait for the one before (see docs/design.md, "Group commit").
 
 SQLite lets one connection write at a time, and every commit waits for the disk (in WAL
 mode with ``synchronous=FULL``, one fsync). When threads of one worker record steps, finish

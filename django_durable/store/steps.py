@@ -1,12 +1,13 @@
 """Steps: load an execution's record in one query; record a step with one fenced insert
-(committed together with other threads' writes when they come at once: :mod:`.group_commit`)."""
+(on SQLite, committed together with other threads' writes that come at once:
+:mod:`.group_commit`)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
 
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, connection, connections
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections
 
 from .. import clock, dialect
 from ..exceptions import _Abort
@@ -80,11 +81,8 @@ def record_step(lease: Lease, step: RecordedStep, started_at: dt.datetime) -> No
         return dialect.execute_autocommit(conn, _insert_sql(conn.vendor), params)
 
     try:
-        if conn.vendor == "postgresql" and not conn.in_atomic_block:
-            inserted = _postgresql_rows.submit(params, alone)
-        else:
-            # One statement: a failed insert undoes itself, and needs no savepoint.
-            inserted = group_commit.write(lambda: _insert(params), alone, savepoint=False)
+        # One statement: a failed insert undoes itself, and needs no savepoint.
+        inserted = group_commit.write(lambda: _insert(params), alone, savepoint=False)
     except IntegrityError:
         raise StepConflict(step.step_id) from None
     if inserted != 1:
@@ -107,41 +105,6 @@ def _insert_sql(vendor: str) -> str:
 
 
 _RUNNING = Status.RUNNING.value
-
-
-def _insert_rows(batch: list[group_commit.Write]) -> None:
-    """PostgreSQL: the step rows of several threads in one statement (autocommitted)."""
-    conn = connections[DEFAULT_DB_ALIAS]
-    rows = [write.payload for write in batch]
-    width = len(_STEP_COLUMNS)
-    arrays = [[row[n] for row in rows] for n in range(width)]
-    # Each row's own epoch fences it; the status is the same for all.
-    arrays.append([row[width + 1] for row in rows])
-    try:
-        with dialect.statement_cursor(conn) as cursor:
-            cursor.execute(_rows_sql(), [*arrays, _RUNNING])
-            inserted = {(eid, step_id) for eid, step_id in cursor.fetchall()}
-    except DatabaseError:
-        for write in batch:
-            write.run_alone = True  # nothing was written: each makes its insert alone
-        return
-    for write, row in zip(batch, rows, strict=True):
-        if (row[0], row[1]) in inserted:
-            write.value = 1
-        else:
-            # A lost lease or a step recorded first: the insert made alone tells which.
-            write.run_alone = True
-
-
-@functools.lru_cache(maxsize=1)
-def _rows_sql() -> str:
-    types = [StepResult._meta.get_field(c).cast_db_type(connection) for c in _STEP_COLUMNS]
-    return dialect.fenced_insert_rows_sql(
-        StepResult._meta.db_table, WorkflowExecution._meta.db_table, _STEP_COLUMNS, types
-    )
-
-
-_postgresql_rows = group_commit.Batcher(_insert_rows)
 
 
 def record_failed_attempt(
