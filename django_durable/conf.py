@@ -1,6 +1,6 @@
-"""Every setting of Django Durable, with its default, read at call time.
+"""Every setting of Django Durable, with its default, read when first used.
 
-Settings are read through ``durable_settings.NAME`` on each use, never at import, so that
+Settings are read through ``durable_settings.NAME``, never at import, so that
 ``override_settings`` in tests and per-process settings modules work as users expect. A
 value read is kept until Django says a setting changed (``setting_changed``, which
 ``override_settings`` and pytest-django's ``settings`` fixture send): Django's settings

@@ -120,3 +120,20 @@ def test_get_workflow_and_status_json_show_queue_priority_and_parent():
     assert (info.queue, info.priority, info.parent) == ("emails", 0, eid)
     shown = json.loads(manage("durable_status", child.id, "--json").stdout)
     assert (shown["queue"], shown["priority"], shown["parent"]) == ("emails", 0, eid)
+
+
+def test_settings_kept_once_read_follow_override_settings_and_the_settings_fixture(settings):
+    # Settings are kept once read (the hot path reads several per step), so a change must
+    # reach them: override_settings and pytest-django's fixture both say so.
+    from django_durable import queues
+    from django_durable.conf import durable_settings
+
+    assert durable_settings.DURABLE_POLL_SECONDS == settings.DURABLE_POLL_SECONDS
+    before = durable_settings.DURABLE_POLL_SECONDS
+    with override_settings(DURABLE_POLL_SECONDS=before + 7, DURABLE_QUEUES={"late": {}}):
+        assert durable_settings.DURABLE_POLL_SECONDS == before + 7
+        assert "late" in queues.configured()
+    assert durable_settings.DURABLE_POLL_SECONDS == before
+    assert "late" not in queues.configured()
+    settings.DURABLE_LEASE_SECONDS = 123.0
+    assert durable_settings.DURABLE_LEASE_SECONDS == 123.0
