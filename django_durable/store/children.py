@@ -16,9 +16,17 @@ from django.db import IntegrityError, transaction
 
 from .. import clock, dialect, step_ids
 from ..exceptions import ExecutionConflict, _Abort
-from ..models import FINAL_STATUSES, RunOutcome, StepResult, StepStatus, Timer, TimerKind
+from ..models import (
+    FINAL_STATUSES,
+    RunOutcome,
+    StepResult,
+    StepStatus,
+    Timer,
+    TimerKind,
+    WorkflowExecution,
+)
 from ..serialization import dumps
-from .executions import Executions, fenced, new_execution
+from .executions import Executions, fenced, pending_fields
 from .types import Lease, RecordedStep, StepConflict
 from .waits import RECORDED, SUSPENDED, wait
 
@@ -80,15 +88,17 @@ def start_children(lease: Lease, children: list[ChildStart]) -> None:
                 if found is not None and found != child.workflow_name:
                     raise ExecutionConflict(child.execution_id, found, child.workflow_name)
             rows = [
-                new_execution(
-                    child.execution_id,
-                    child.workflow_name,
-                    child.input,
-                    now,
-                    child.timeout,
-                    child.queue,
-                    child.priority,
-                    parent=lease.execution_id,
+                WorkflowExecution(
+                    **pending_fields(
+                        child.execution_id,
+                        child.workflow_name,
+                        child.input,
+                        now,
+                        child.timeout,
+                        child.queue,
+                        child.priority,
+                        parent=lease.execution_id,
+                    )
                 )
                 for child in children
                 if child.execution_id not in existing

@@ -41,7 +41,7 @@ def create_execution(
     """
     execution_id = execution_id or str(uuid.uuid4())
     now = clock.now()
-    row = _pending(execution_id, workflow_name, input_data, now, timeout, queue, priority)
+    row = pending_fields(execution_id, workflow_name, input_data, now, timeout, queue, priority)
     if owner:
         row.update(
             status=Status.RUNNING,
@@ -91,23 +91,7 @@ def create_execution(
 _FIELDS = WorkflowExecution._meta.concrete_fields
 
 
-def new_execution(
-    execution_id: str,
-    workflow_name: str,
-    input_data: bytes,
-    now: dt.datetime,
-    timeout: float | None,
-    queue: str,
-    priority: int,
-    parent: str = "",
-) -> WorkflowExecution:
-    """A pending execution row, not saved."""
-    return WorkflowExecution(
-        **_pending(execution_id, workflow_name, input_data, now, timeout, queue, priority, parent)
-    )
-
-
-def _pending(
+def pending_fields(
     execution_id: str,
     workflow_name: str,
     input_data: bytes,
@@ -117,7 +101,8 @@ def _pending(
     priority: int,
     parent: str = "",
 ) -> dict:
-    """The fields of a pending execution that are not their defaults."""
+    """The fields of a new pending execution that are not their defaults (a model's keyword
+    arguments, or :func:`_row_values`')."""
     return {
         "id": execution_id,
         "workflow_name": workflow_name,
