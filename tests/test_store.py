@@ -12,7 +12,7 @@ from django.utils import timezone
 from django_durable import dialect, start_workflow, store
 from django_durable.exceptions import _Abort
 from django_durable.identity import owner_name
-from django_durable.models import Status, StepResult, WorkflowExecution
+from django_durable.models import RunOutcome, Status, StepResult, WorkflowExecution, WorkflowRun
 from django_durable.serialization import dumps
 from django_durable.upkeep import expire_dead_local_owners
 
@@ -276,3 +276,23 @@ def test_the_hot_paths_datetime_is_what_django_would_store(moment):
     connection.ensure_connection()
     ours = dialect.adapt_datetime(connection, moment)
     assert ours == connection.ops.adapt_datetimefield_value(moment)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="one statement: PostgreSQL's WITH")
+def test_a_claim_on_postgresql_is_one_statement_and_ends_the_run_it_takes_over():
+    eid = start_workflow("steps", n=1)
+    (first,) = store.claim("worker-a", 1, 60)
+    expired = timezone.now() - dt.timedelta(seconds=5)  # past the takeover grace
+    WorkflowExecution.objects.filter(pk=eid).update(lease_expires_at=expired)
+    with CaptureQueriesContext(connection) as queries:
+        (second,) = store.claim("worker-b", 4, 60)
+    assert len(queries) == 1
+    assert second.lease.epoch == first.lease.epoch + 1 and not second.first_run
+    runs = WorkflowRun.objects.filter(execution_id=eid).order_by("epoch")
+    assert [(run.epoch, run.worker, run.outcome) for run in runs] == [
+        (first.lease.epoch, "worker-a", RunOutcome.WORKER_DIED),
+        (second.lease.epoch, "worker-b", ""),
+    ]
+    assert "taken over by worker-b" in runs[0].detail
+    row = WorkflowExecution.objects.get(pk=eid)
+    assert (row.status, row.lease_owner, row.runs) == (Status.RUNNING, "worker-b", 2)
