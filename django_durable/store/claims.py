@@ -213,16 +213,16 @@ def _candidates(limit: int, now: dt.datetime, *, lock: bool, scope: _Scope = _Sc
         sql, scope_params = _candidates_sql(conn.vendor, expired, scope, lock, wanted)
         with dialect.statement_cursor(conn) as cursor:
             cursor.execute(sql, [*params, *scope_params])
-            fetched = cursor.fetchall()
-        rows += [
-            (
-                *row[:_DEADLINE],
-                dialect.from_db_datetime(conn, row[_DEADLINE]),
-                *row[_DEADLINE + 1 :],
-            )
-            for row in fetched
-        ]
+            rows += _as_read(conn, cursor.fetchall())
     return rows
+
+
+def _as_read(conn, fetched: list[tuple]) -> list[tuple]:
+    """Rows of ``_CLAIM_COLUMNS`` read by hand-written SQL, their deadline as the ORM's."""
+    return [
+        (*row[:_DEADLINE], dialect.from_db_datetime(conn, row[_DEADLINE]), *row[_DEADLINE + 1 :])
+        for row in fetched
+    ]
 
 
 # The run loop's own statements (the claim's read and update, the finish) are plain SQL built
@@ -269,58 +269,18 @@ def _claim_in_one_statement(
     adapt = conn.ops.adapt_datetimefield_value
     at, cutoff = adapt(now), adapt(now - TAKEOVER_GRACE)
     sql, scope_params = _one_statement_sql(scope, limit)
-    detail = f"its lease expired without renewal; taken over by {owner}"
     params = [
         *(Status.PENDING.value, *scope_params),
         *(Status.RUNNING.value, cutoff, *scope_params),
         *(Status.RUNNING.value, owner, adapt(now + dt.timedelta(seconds=lease_seconds)), at, at),
         *(Status.PENDING.value, cutoff),
         *(owner, at),
-        *(at, RunOutcome.WORKER_DIED.value, dialect.storable_text(detail)),
+        *(at, RunOutcome.WORKER_DIED.value, dialect.storable_text(_taken_over_by(owner))),
     ]
     with dialect.statement_cursor(conn) as cursor:
         cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    return [
-        ClaimedExecution(
-            Lease(eid, epoch, owner, bool(parent) or awaited),
-            name,
-            bytes(data),
-            dialect.from_db_datetime(conn, deadline),
-            retry_step,
-            retry_attempts,
-            first_run=runs == 1 and not forked_from,  # ``runs`` counts this one
-        )
-        for (
-            eid,
-            epoch,
-            name,
-            data,
-            deadline,
-            retry_step,
-            retry_attempts,
-            runs,
-            forked_from,
-            parent,
-            awaited,
-        ) in rows
-    ]
-
-
-# What the one-statement claim returns, after the take (the epoch and runs are the new ones).
-_TAKEN_COLUMNS = (
-    "id",
-    "lease_epoch",
-    "workflow_name",
-    "input",
-    "deadline_at",
-    "retry_step_id",
-    "retry_attempts",
-    "runs",
-    "forked_from",
-    "parent",
-    "awaited",
-)
+        rows = _as_read(conn, cursor.fetchall())
+    return _claimed(rows, owner)
 
 
 @functools.lru_cache(maxsize=128)
@@ -332,34 +292,38 @@ def _one_statement_sql(scope: _Scope, limit: int) -> tuple[str, tuple]:
     scope_where, scope_params = scope.conditions()
     in_scope = "".join(f" AND {condition}" for condition in scope_where)
     lock = connection.ops.for_update_sql(skip_locked=True)
-    returned = ", ".join(f"e.{q(column)}" for column in _TAKEN_COLUMNS)
+    read = ", ".join(q(column) for column in (*_CLAIM_COLUMNS, "priority", "created_at"))
     sql = (
         # The pending, by priority then age; then, only if they do not fill the limit (a
-        # LIMIT stops reading a WITH query), leases expired, oldest expiry first.
-        f"WITH pending AS (SELECT {q('id')} FROM {table} WHERE {q('status')} = %s{in_scope} "
+        # LIMIT stops reading a WITH query), leases expired, oldest expiry first. Each row
+        # is read as the locked version: the one the take changes.
+        f"WITH pending AS (SELECT {read} FROM {table} WHERE {q('status')} = %s{in_scope} "
         f"ORDER BY {q('priority')}, {q('created_at')} LIMIT {limit} {lock}), "
-        f"expired AS (SELECT {q('id')} FROM {table} WHERE {q('status')} = %s "
+        f"expired AS (SELECT {read} FROM {table} WHERE {q('status')} = %s "
         f"AND {q('lease_expires_at')} < %s{in_scope} "
         f"ORDER BY {q('lease_expires_at')} LIMIT {limit} {lock}), "
-        f"candidates AS ((SELECT {q('id')}, FALSE AS taken_over FROM pending) "
-        f"UNION ALL (SELECT {q('id')}, TRUE FROM expired) LIMIT {limit}), "
+        f"candidates AS ((SELECT *, FALSE AS taken_over FROM pending) "
+        f"UNION ALL (SELECT *, TRUE FROM expired) LIMIT {limit}), "
         f"taken AS (UPDATE {table} e SET {q('status')} = %s, {q('lease_owner')} = %s, "
         f"{q('lease_epoch')} = e.{q('lease_epoch')} + 1, {q('lease_expires_at')} = %s, "
         f"{q('runs')} = e.{q('runs')} + 1, "
         f"{q('started_at')} = COALESCE(e.{q('started_at')}, %s), {q('updated_at')} = %s "
         f"FROM candidates c WHERE e.{q('id')} = c.{q('id')} "
         f"AND (e.{q('status')} = %s OR e.{q('lease_expires_at')} < %s) "
-        f"RETURNING {returned}, e.{q('priority')}, e.{q('created_at')}, c.taken_over), "
+        f"RETURNING e.{q('id')}, e.{q('lease_epoch')}), "
         f"opened AS (INSERT INTO {run_table} ({q('execution_id')}, {q('epoch')}, "
         f"{q('worker')}, {q('started_at')}, {q('outcome')}, {q('waiting_on')}, {q('detail')}) "
         f"SELECT {q('id')}, {q('lease_epoch')}, %s, %s, '', '', '' FROM taken), "
         # The taken over's open run (not the one just opened: a WITH query's writes are
         # not seen by the others).
         f"ended AS (UPDATE {run_table} r SET {q('ended_at')} = %s, {q('outcome')} = %s, "
-        f"{q('detail')} = %s FROM taken t WHERE t.taken_over "
-        f"AND r.{q('execution_id')} = t.{q('id')} AND r.{q('outcome')} = '') "
-        f"SELECT {', '.join(q(column) for column in _TAKEN_COLUMNS)} FROM taken "
-        f"ORDER BY taken_over, {q('priority')}, {q('created_at')}"
+        f"{q('detail')} = %s FROM candidates c JOIN taken t ON t.{q('id')} = c.{q('id')} "
+        f"WHERE c.taken_over AND r.{q('execution_id')} = c.{q('id')} "
+        f"AND r.{q('outcome')} = '') "
+        # The rows as read, before the take: the layout every claim hands to _claimed.
+        f"SELECT {', '.join(f'c.{q(column)}' for column in _CLAIM_COLUMNS)} "
+        f"FROM candidates c JOIN taken t ON t.{q('id')} = c.{q('id')} "
+        f"ORDER BY c.taken_over, c.{q('priority')}, c.{q('created_at')}"
     )
     return sql, tuple(scope_params)
 
@@ -413,12 +377,18 @@ def _take(
             rows = [row for row in rows if (row[0], row[2] + 1) in ours]
         taken_over = [row[0] for row in rows if row[1] == Status.RUNNING]
         if taken_over:
-            runs.end_open_runs(
-                taken_over,
-                RunOutcome.WORKER_DIED,
-                f"its lease expired without renewal; taken over by {owner}",
-            )
+            runs.end_open_runs(taken_over, RunOutcome.WORKER_DIED, _taken_over_by(owner))
         runs.open_runs(cursor, [(row[0], row[2] + 1) for row in rows], owner, now)
+    return _claimed(rows, owner)
+
+
+def _taken_over_by(owner: str) -> str:
+    """The run log's detail of a run whose execution ``owner`` took over."""
+    return f"its lease expired without renewal; taken over by {owner}"
+
+
+def _claimed(rows: list[tuple], owner: str) -> list[ClaimedExecution]:
+    """What the worker gets for the candidate rows (``_CLAIM_COLUMNS`` as read) it took."""
     return [
         ClaimedExecution(
             Lease(eid, epoch + 1, owner, bool(parent) or awaited),
