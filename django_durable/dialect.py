@@ -201,27 +201,16 @@ def _binding_cursor_class(vendor: str, binds_on_server: bool, prepare_threshold)
     return getattr(base, "ServerBindingCursor", None)  # absent with psycopg2
 
 
-def fenced_insert_sql(step_table: str, execution_table: str, columns: list[str]) -> str:
-    """``INSERT … SELECT`` that writes a step only while the run's lease still holds.
+def string_literal(text: str) -> str:
+    """One of the engine's own constants (a status, '') as an SQL string literal.
 
-    The ``SELECT`` reads the execution row by id, epoch and status in the same statement as
-    the insert, so fencing costs no extra round trip. Where the database can, the row is
-    share-locked: a concurrent claim (an ``UPDATE`` of that row) then either happened before
-    and is seen, or waits until this insert commits.
+    Never for user input. Doubling quotes is the escape on every database here; a backslash
+    (MySQL reads it as one) or a '%' (the placeholders' mark) would not be safe, so neither
+    is taken.
     """
-    return _fenced_insert_sql(connection.vendor, step_table, execution_table, tuple(columns))
-
-
-@functools.lru_cache(maxsize=8)
-def _fenced_insert_sql(vendor: str, step_table: str, execution_table: str, columns: tuple) -> str:
-    quote = connection.ops.quote_name
-    placeholders = ", ".join(["%s"] * len(columns))
-    sql = (
-        f"INSERT INTO {quote(step_table)} ({', '.join(quote(c) for c in columns)}) "
-        f"SELECT {placeholders} FROM {quote(execution_table)} "
-        f"WHERE {quote('id')} = %s AND {quote('lease_epoch')} = %s AND {quote('status')} = %s"
-    )
-    return sql + _share_lock_clause()
+    if "\\" in text or "%" in text:
+        raise ValueError(f"not a constant the engine writes into SQL: {text!r}")
+    return "'" + text.replace("'", "''") + "'"
 
 
 def writes_in_one_statement() -> bool:
@@ -245,7 +234,8 @@ def update_then_update_sql(first: str, second: str) -> str | None:
     )
 
 
-def _share_lock_clause() -> str:
+def share_lock_clause() -> str:
+    """What makes a ``SELECT`` share-lock the rows it reads ('' on SQLite)."""
     if not connection.features.has_select_for_update:
         return ""  # SQLite: the statement holds the database's write lock anyway.
     if connection.vendor == "mysql":

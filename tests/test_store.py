@@ -194,6 +194,38 @@ def test_a_live_worker_on_this_host_keeps_its_leases():
     assert expire_dead_local_owners("me") == 0
 
 
+def test_a_step_row_holds_its_outcome_though_the_statement_writes_some_columns_itself():
+    eid = start_workflow("add", a=1, b=2)
+    (held,) = store.claim("A", 1, 60)
+    started = WorkflowExecution.objects.get().created_at
+    completed = store.RecordedStep("ok:1", "ok", "COMPLETED", dumps(7), attempts=2, arguments="7")
+    store.record_step(held.lease, completed, started)
+    message = "it's 100% \\ wrong"  # a quote, a '%' and a backslash, sent as a parameter
+    failed = store.RecordedStep("bad:1", "bad", "FAILED", None, "ValueError", message, "Tb", 3)
+    store.record_step(held.lease, failed, started)
+    rows = {row.step_id: row for row in StepResult.objects.filter(execution_id=eid)}
+    ok, bad = rows["ok:1"], rows["bad:1"]
+    assert (ok.name, ok.status, ok.error_type, ok.error_message, ok.error_traceback) == (
+        "ok",
+        "COMPLETED",
+        "",
+        "",
+        "",
+    )
+    assert (bytes(ok.result), ok.attempts, ok.arguments) == (dumps(7), 2, "7")
+    assert (bad.name, bad.status, bad.result, bad.attempts) == ("bad", "FAILED", None, 3)
+    assert (bad.error_type, bad.error_message, bad.error_traceback) == ("ValueError", message, "Tb")
+    assert ok.started_at == bad.started_at == started
+
+
+def test_only_the_engines_constants_are_written_into_sql_as_literals():
+    assert dialect.string_literal("") == "''"
+    assert dialect.string_literal("it's") == "'it''s'"
+    for unsafe in ("100%", "a\\b"):
+        with pytest.raises(ValueError, match="not a constant"):
+            dialect.string_literal(unsafe)
+
+
 @pytest.mark.skipif(
     connection.vendor != "postgresql", reason="prepared statements: PostgreSQL (psycopg 3)"
 )

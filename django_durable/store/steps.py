@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections
 
 from .. import clock, dialect
 from ..exceptions import _Abort
@@ -55,56 +55,89 @@ def record_step(lease: Lease, step: RecordedStep, started_at: dt.datetime) -> No
     """
     conn = connections[DEFAULT_DB_ALIAS]  # once: the proxy costs a lookup per attribute
     failed = step.status != StepStatus.COMPLETED
-    params = [
-        lease.execution_id,
-        step.step_id,
-        step.name,
-        step.status,
-        step.result,  # bytes: every driver stores them as a blob / bytea as they are
-        dialect.storable_text(step.error_type)[:255] if failed else "",
-        dialect.storable_text(step.error_message) if failed else "",
-        dialect.storable_text(step.error_traceback) if failed else "",
+    # In _STEP_COLUMNS' order, without those the statement fills itself (see _insert_sql).
+    params = [step.step_id, step.name, step.result]  # bytes: stored as they are everywhere
+    if failed:
+        params += [
+            dialect.storable_text(step.error_type)[:255],
+            dialect.storable_text(step.error_message),
+            dialect.storable_text(step.error_traceback),
+        ]
+    params += [
         step.attempts,
         dialect.adapt_datetime(conn, started_at),
         dialect.adapt_datetime(conn, clock.now()),
         dialect.storable_text(step.arguments) if step.arguments else "",
         lease.execution_id,
         lease.epoch,
-        _RUNNING,
     ]
+    sql = _insert_sql(conn.vendor, failed)
 
     def alone() -> int:
         if conn.in_atomic_block:
             # A failed INSERT must not poison the caller's transaction (PostgreSQL).
             with dialect.write_transaction():
-                return _insert(params)
-        return dialect.execute_autocommit(conn, _insert_sql(conn.vendor), params)
+                return _insert(sql, params)
+        return dialect.execute_autocommit(conn, sql, params)
 
     try:
         # One statement: a failed insert undoes itself, and needs no savepoint.
-        inserted = group_commit.write(lambda: _insert(params), alone, savepoint=False)
+        inserted = group_commit.write(lambda: _insert(sql, params), alone, savepoint=False)
     except IntegrityError:
         raise StepConflict(step.step_id) from None
     if inserted != 1:
         raise _Abort("lease lost: the step's result was not recorded")
 
 
-def _insert(params: list) -> int:
+def _insert(sql: str, params: list) -> int:
     # The connection of the thread that runs it: under group commit, the batch's leader.
     conn = connections[DEFAULT_DB_ALIAS]
     with dialect.statement_cursor(conn) as cursor:
-        cursor.execute(_insert_sql(conn.vendor), params)
+        cursor.execute(sql, params)
         return cursor.rowcount
 
 
-@functools.lru_cache(maxsize=4)
-def _insert_sql(vendor: str) -> str:
-    return dialect.fenced_insert_sql(
-        StepResult._meta.db_table, WorkflowExecution._meta.db_table, _STEP_COLUMNS
+# What a step's row holds that its outcome fixes: written into the statement, not sent.
+_FIXED = {
+    False: {
+        "status": StepStatus.COMPLETED.value,
+        "error_type": "",
+        "error_message": "",
+        "error_traceback": "",
+    },
+    True: {"status": StepStatus.FAILED.value},
+}
+
+
+@functools.lru_cache(maxsize=8)
+def _insert_sql(vendor: str, failed: bool) -> str:
+    """``INSERT … SELECT`` that writes a step only while the run's lease still holds.
+
+    The ``SELECT`` reads the execution row by id, epoch and status in the same statement as
+    the insert, so fencing costs no extra round trip. Where the database can, the row is
+    share-locked: a concurrent claim (an ``UPDATE`` of that row) then either happened before
+    and is seen, or waits until this insert commits.
+
+    The execution's id comes from the row read and the columns the outcome fixes are written
+    into the statement: the parameters are the other columns' values, then the execution's
+    id and epoch. Each one fewer is one the driver and the server do not convert at each step.
+    """
+    q = connection.ops.quote_name
+    fixed = _FIXED[failed]
+
+    def value(column: str) -> str:
+        if column == "execution_id":
+            return q("id")
+        return dialect.string_literal(fixed[column]) if column in fixed else "%s"
+
+    return (
+        f"INSERT INTO {q(StepResult._meta.db_table)} ({', '.join(q(c) for c in _STEP_COLUMNS)}) "
+        f"SELECT {', '.join(value(c) for c in _STEP_COLUMNS)} "
+        f"FROM {q(WorkflowExecution._meta.db_table)} "
+        f"WHERE {q('id')} = %s AND {q('lease_epoch')} = %s "
+        f"AND {q('status')} = {dialect.string_literal(Status.RUNNING.value)}"
+        f"{dialect.share_lock_clause()}"
     )
-
-
-_RUNNING = Status.RUNNING.value
 
 
 def record_failed_attempt(
