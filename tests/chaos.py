@@ -242,6 +242,7 @@ class Workers:
         self.killed_at: dict[int, float] = {}
         self.started = 0
         self.unexpected: list[str] = []
+        self.restarted_at: float | None = None  # when the harness restarted the server
 
     def start(self) -> subprocess.Popen:
         env = dict(os.environ)
@@ -291,8 +292,22 @@ class Workers:
             if proc.poll() is not None:
                 self.alive.remove(proc)
                 self.finished.append(proc)
-                self.unexpected.append(f"worker {proc.pid} died by itself ({proc.returncode})")
+                if not self.refused_during_restart(proc):
+                    self.unexpected.append(f"worker {proc.pid} died by itself ({proc.returncode})")
                 self.start()
+
+    def refused_during_restart(self, proc: subprocess.Popen) -> bool:
+        """A worker started as the server went down, which exited at start-up saying so.
+
+        That is the command's answer to an unreachable database (a supervisor starts it
+        again), not a fault of the run: the harness starts another.
+        """
+        return (
+            self.restarted_at is not None
+            and time.time() - self.restarted_at < 30
+            and not self.has_started(proc)
+            and "cannot reach the database" in Path(proc.log_path).read_text(errors="replace")
+        )
 
     def stop_all(self) -> None:
         for proc in list(self.alive):
@@ -426,6 +441,7 @@ def run_chaos(config: ChaosConfig, db_name: str, log_dir: Path, label: str = "")
                 if config.restart_server and vendor == "postgresql" and restart_at is None:
                     if final >= config.executions * 0.4:
                         restart_at = now
+                        workers.restarted_at = time.time()
                         restart_postgres()
                         report.db_restarts += 1
                         connection.close()
