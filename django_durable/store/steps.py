@@ -54,10 +54,9 @@ def record_step(lease: Lease, step: RecordedStep, started_at: dt.datetime) -> No
     id is already recorded.
     """
     conn = connections[DEFAULT_DB_ALIAS]  # once: the proxy costs a lookup per attribute
-    failed = step.status != StepStatus.COMPLETED
     # In _STEP_COLUMNS' order, without those the statement fills itself (see _insert_sql).
     params = [step.step_id, step.name, step.result]  # bytes: stored as they are everywhere
-    if failed:
+    if step.status == StepStatus.FAILED:
         params += [
             dialect.storable_text(step.error_type)[:255],
             dialect.storable_text(step.error_message),
@@ -71,7 +70,7 @@ def record_step(lease: Lease, step: RecordedStep, started_at: dt.datetime) -> No
         lease.execution_id,
         lease.epoch,
     ]
-    sql = _insert_sql(conn.vendor, failed)
+    sql = _insert_sql(conn.vendor, str(step.status))
 
     def alone() -> int:
         if conn.in_atomic_block:
@@ -98,19 +97,19 @@ def _insert(sql: str, params: list) -> int:
 
 
 # What a step's row holds that its outcome fixes: written into the statement, not sent.
-_FIXED = {
-    False: {
+_FIXED_BY_STATUS = {
+    StepStatus.COMPLETED.value: {
         "status": StepStatus.COMPLETED.value,
         "error_type": "",
         "error_message": "",
         "error_traceback": "",
     },
-    True: {"status": StepStatus.FAILED.value},
+    StepStatus.FAILED.value: {"status": StepStatus.FAILED.value},
 }
 
 
 @functools.lru_cache(maxsize=8)
-def _insert_sql(vendor: str, failed: bool) -> str:
+def _insert_sql(vendor: str, status: str) -> str:
     """``INSERT … SELECT`` that writes a step only while the run's lease still holds.
 
     The ``SELECT`` reads the execution row by id, epoch and status in the same statement as
@@ -123,7 +122,7 @@ def _insert_sql(vendor: str, failed: bool) -> str:
     id and epoch. Each one fewer is one the driver and the server do not convert at each step.
     """
     q = connection.ops.quote_name
-    fixed = _FIXED[failed]
+    fixed = _FIXED_BY_STATUS[status]
 
     def value(column: str) -> str:
         if column == "execution_id":
