@@ -257,15 +257,7 @@ class WorkflowContext(Composition, Gathering, StepExecution):
                 raise ValueError(
                     f"step_id {step_id!r}: ids starting with 'ctx.' are reserved for ctx calls"
                 )
-        if not isinstance(step_id, str) or not step_id:
-            raise TypeError("step_id must be a non-empty string")
-        for what, text in (("step id", step_id), ("step name", name)):
-            if len(text) > step_ids.MAX_LENGTH:
-                raise ValueError(
-                    f"the {what} {text[:40]!r}… must be at most {step_ids.MAX_LENGTH} characters"
-                )
-            if "\x00" in text:
-                raise ValueError(f"the {what} {text!r} must not contain NUL characters")
+        step_ids.check_step(step_id, name)
         self.visited.append(step_id)
         return step_id
 

@@ -44,6 +44,33 @@ def set_event_name(key: str) -> str:
     return SET_EVENT_PREFIX + key
 
 
+# Step names already found storable. A name comes from the workflow's code (a function's
+# name, a ctx call's, a signal's or an event's), so there are few; the bound only keeps a
+# workflow that makes a new one at each step from growing this without end.
+_STORABLE_NAMES: set[str] = set()
+_STORABLE_NAMES_LIMIT = 10_000
+
+
+def check_step(step_id: object, name: str) -> None:
+    """Raise unless a step's id and name can be stored (``TypeError``/``ValueError``, as
+    ``ctx`` calls raise for a wrong argument)."""
+    if not isinstance(step_id, str) or not step_id:
+        raise TypeError("step_id must be a non-empty string")
+    _check_stored_text("step id", step_id)
+    if name not in _STORABLE_NAMES:
+        _check_stored_text("step name", name)
+        if len(_STORABLE_NAMES) >= _STORABLE_NAMES_LIMIT:
+            _STORABLE_NAMES.clear()
+        _STORABLE_NAMES.add(name)
+
+
+def _check_stored_text(what: str, text: str) -> None:
+    if len(text) > MAX_LENGTH:
+        raise ValueError(f"the {what} {text[:40]!r}… must be at most {MAX_LENGTH} characters")
+    if "\x00" in text:
+        raise ValueError(f"the {what} {text!r} must not contain NUL characters")
+
+
 def text_problem(text: object, *, max_length: int = MAX_LENGTH) -> str | None:
     """Why ``text`` cannot be stored as an id or name, or ``None`` if it can."""
     if not isinstance(text, str) or not text.strip():

@@ -25,13 +25,18 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from .. import dialect
 from ..exceptions import _ControlFlow
 
 
 def write(
-    body: Callable[[], Any], alone: Callable[[], Any] | None = None, *, savepoint: bool = True
+    body: Callable[[], Any],
+    alone: Callable[[], Any] | None = None,
+    *,
+    savepoint: bool = True,
+    conn: BaseDatabaseWrapper | None = None,
 ) -> Any:
     """Run ``body`` (the statements of one write) and commit it; return its value.
 
@@ -39,10 +44,12 @@ def write(
     default, ``body`` in a write transaction of its own): a single statement may prefer
     autocommit. Elsewhere than SQLite, and inside a transaction, it simply runs ``alone``.
     In a batch the body runs in a savepoint of its own, unless ``savepoint=False`` says it
-    is one statement, which SQLite undoes by itself when it fails.
+    is one statement, which SQLite undoes by itself when it fails. ``conn``: the default
+    database's connection, when the caller has it at hand (each lookup costs ~1 µs).
     """
     alone = alone or _in_own_transaction(body)
-    conn = connections[DEFAULT_DB_ALIAS]  # once: the proxy costs a lookup per attribute
+    if conn is None:
+        conn = connections[DEFAULT_DB_ALIAS]  # once: the proxy costs a lookup per attribute
     if conn.vendor != "sqlite" or conn.in_atomic_block:
         return alone()
     return _sqlite_writes.submit((body, savepoint), alone)

@@ -81,7 +81,9 @@ def record_step(lease: Lease, step: RecordedStep, started_at: dt.datetime) -> No
 
     try:
         # One statement: a failed insert undoes itself, and needs no savepoint.
-        inserted = group_commit.write(lambda: _insert(sql, params), alone, savepoint=False)
+        inserted = group_commit.write(
+            lambda: _insert(sql, params), alone, savepoint=False, conn=conn
+        )
     except IntegrityError:
         raise StepConflict(step.step_id) from None
     if inserted != 1:
