@@ -129,3 +129,11 @@ def test_a_worker_id_reads_host_and_pid_first():
     host, pid, _rest = owner.split(":", 2)
     assert (host, int(pid)) == (socket.gethostname().replace(":", "").replace("@", ""), os.getpid())
     assert pid_of(owner) == os.getpid()
+
+
+def test_the_shipped_migrations_describe_the_models():
+    # A model change without its migration would reach users as "Your models have changes
+    # that are not yet reflected in a migration" on their first migrate.
+    out = StringIO()
+    call_command("makemigrations", "django_durable", check=True, dry_run=True, stdout=out)
+    assert "No changes detected" in out.getvalue()

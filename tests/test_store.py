@@ -323,3 +323,22 @@ def test_a_claim_on_postgresql_is_one_statement_and_ends_the_run_it_takes_over()
     assert "taken over by worker-b" in runs[0].detail
     row = WorkflowExecution.objects.get(pk=eid)
     assert (row.status, row.lease_owner, row.runs) == (Status.RUNNING, "worker-b", 2)
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's AUTOINCREMENT")
+def test_step_and_run_ids_are_sqlite_row_ids_still_given_in_order():
+    execution_id = start_workflow("add", a=1, b=2)
+    (claimed,) = store.claim("A", 1, 60)
+    for n in range(1, 4):
+        store.record_step(claimed.lease, _step(f"s:{n}"), timezone.now())
+    with connection.cursor() as cursor:
+        for model in (StepResult, WorkflowRun):
+            cursor.execute("SELECT sql FROM sqlite_master WHERE name = %s", [model._meta.db_table])
+            assert "AUTOINCREMENT" not in cursor.fetchone()[0]
+    ids = list(StepResult.objects.filter(execution_id=execution_id).values_list("id", "step_id"))
+    assert [step_id for _, step_id in sorted(ids)] == ["s:1", "s:2", "s:3"]
+    # The newest step deleted (a retry forgets failed steps): the next one still comes last.
+    StepResult.objects.filter(execution_id=execution_id, step_id="s:3").delete()
+    store.record_step(claimed.lease, _step("s:4"), timezone.now())
+    ids = sorted(StepResult.objects.filter(execution_id=execution_id).values_list("id", "step_id"))
+    assert [step_id for _, step_id in ids] == ["s:1", "s:2", "s:4"]
