@@ -56,25 +56,30 @@ def check_step(step_id: object, name: str) -> None:
     ``ctx`` calls raise for a wrong argument)."""
     if not isinstance(step_id, str) or not step_id:
         raise TypeError("step_id must be a non-empty string")
-    _check_stored_text("step id", step_id)
+    _raise_if_unstorable("step id", step_id)
     if name not in _STORABLE_NAMES:
-        _check_stored_text("step name", name)
+        _raise_if_unstorable("step name", name)
         if len(_STORABLE_NAMES) >= _STORABLE_NAMES_LIMIT:
             _STORABLE_NAMES.clear()
         _STORABLE_NAMES.add(name)
 
 
-def _check_stored_text(what: str, text: str) -> None:
-    if len(text) > MAX_LENGTH:
-        raise ValueError(f"the {what} {text[:40]!r}… must be at most {MAX_LENGTH} characters")
-    if "\x00" in text:
-        raise ValueError(f"the {what} {text!r} must not contain NUL characters")
+def _raise_if_unstorable(what: str, text: str) -> None:
+    problem = _storage_problem(text, MAX_LENGTH)
+    if problem is not None:
+        shown = text if len(text) <= 40 else text[:40] + "…"
+        raise ValueError(f"the {what} {shown!r} {problem}")
 
 
 def text_problem(text: object, *, max_length: int = MAX_LENGTH) -> str | None:
     """Why ``text`` cannot be stored as an id or name, or ``None`` if it can."""
     if not isinstance(text, str) or not text.strip():
         return "must be a non-empty string"
+    return _storage_problem(text, max_length)
+
+
+def _storage_problem(text: str, max_length: int) -> str | None:
+    # What a CharField(max_length) on every database here refuses of a string.
     if len(text) > max_length:
         return f"must be at most {max_length} characters (it has {len(text)})"
     if "\x00" in text:
