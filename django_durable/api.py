@@ -11,7 +11,6 @@ from typing import Any
 from django.db import DatabaseError
 
 from . import clock, dialect, queues, step_ids, store
-from .calls import timeout_seconds
 from .exceptions import (
     ExecutionNotFound,
     WaitTimeout,
@@ -26,6 +25,7 @@ from .models import (
 )
 from .registry import register
 from .serialization import dumps, loads
+from .step_calls import timeout_seconds
 
 NameOrFunction = str | Callable[..., Any]
 

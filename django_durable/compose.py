@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import clock, queues, step_ids, store
-from .calls import timeout_seconds
 from .exceptions import (
     ChildWorkflowFailed,
     ExecutionNotFound,
@@ -24,6 +23,7 @@ from .exceptions import (
 from .models import Status, StepStatus
 from .registry import register
 from .serialization import dumps, loads
+from .step_calls import timeout_seconds
 
 START = step_ids.START_WORKFLOW_PREFIX
 WAIT = step_ids.WAIT_WORKFLOW

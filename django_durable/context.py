@@ -19,10 +19,6 @@ from typing import Any
 from django.utils import timezone
 
 from . import clock, coroutines, step_ids, store
-from .calls import (
-    callable_name,
-    timeout_seconds,
-)
 from .compose import Composition
 from .exceptions import (
     NonDeterminismError,
@@ -33,10 +29,15 @@ from .exceptions import (
     _Suspend,
 )
 from .gathering import Gathering
+from .lease_clock import LeaseClock
 from .models import Status, StepStatus, TimerKind
 from .registry import register
 from .retry import NO_RETRY, RetryPolicy
 from .serialization import dumps, loads
+from .step_calls import (
+    callable_name,
+    timeout_seconds,
+)
 from .step_execution import _CONFLICT, StepExecution
 
 _SLEEP = step_ids.SLEEP
@@ -56,7 +57,7 @@ class WorkflowContext(Composition, Gathering, StepExecution):
         retry_attempts: int = 0,
         deadline_at: dt.datetime | None = None,
         abort: threading.Event | None = None,
-        lease_clock: store.LeaseClock | None = None,
+        lease_clock: LeaseClock | None = None,
         replay: bool = False,
         on_step: Callable[[str], None] | None = None,
     ):

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from django.db import DatabaseError, transaction
 
 from . import clock, store
-from .calls import describe_error
 from .context import WorkflowContext
 from .exceptions import (
     ChildWorkflowFailed,
@@ -30,9 +29,11 @@ from .exceptions import (
     _ReplayStop,
     _Suspend,
 )
+from .lease_clock import LeaseClock
 from .models import FINAL_STATUSES, RunOutcome, Status, WorkflowExecution
 from .registry import register
 from .serialization import dumps, loads
+from .step_calls import describe_error
 
 logger = logging.getLogger("django_durable")
 
@@ -51,7 +52,7 @@ class Outcome(enum.Enum):
 def run_claimed(
     claimed: store.ClaimedExecution,
     abort: threading.Event | None = None,
-    lease_clock: store.LeaseClock | None = None,
+    lease_clock: LeaseClock | None = None,
     on_step: Callable[[str], None] | None = None,
 ) -> Outcome:
     """Run a claimed execution until it finishes, suspends or loses its lease.
@@ -74,7 +75,7 @@ def run_claimed(
 def _run(
     claimed: store.ClaimedExecution,
     abort: threading.Event | None,
-    lease_clock: store.LeaseClock | None,
+    lease_clock: LeaseClock | None,
     on_step: Callable[[str], None] | None,
 ) -> Outcome:
     lease = claimed.lease

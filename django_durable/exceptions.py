@@ -216,6 +216,13 @@ class UnknownQueue(DurableError, LookupError):
         )
 
 
+class StepConflict(Exception):
+    """The step id is already recorded for this execution (another run recorded it first).
+
+    Raised by the store and handled inside the engine, which reads that record instead.
+    """
+
+
 class _ControlFlow(BaseException):
     """Engine control flow. Not an ``Exception``: user code must not catch it."""
 

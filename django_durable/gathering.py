@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import clock, coroutines
-from .calls import check_arguments, log_retry, summarize_arguments
 from .exceptions import SerializationError, StepFailed, _ControlFlow, _ReplayStop
 from .registry import ActivityDefinition, register
 from .retry import is_retryable, next_delay
 from .serialization import dumps
+from .step_calls import check_arguments, log_retry, summarize_arguments
 
 
 @dataclass(frozen=True)

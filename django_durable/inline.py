@@ -10,6 +10,7 @@ from . import store
 from .conf import durable_settings
 from .engine import Outcome, run_claimed
 from .identity import new_owner_id
+from .lease_clock import LeaseClock
 from .upkeep import keep_lease
 
 
@@ -51,7 +52,7 @@ class InlineDriver:
         self.ran.append(claimed.lease.execution_id)
         if self.heartbeat:
             abort = threading.Event()
-            lease_clock = store.LeaseClock(
+            lease_clock = LeaseClock(
                 self.lease_seconds, float(durable_settings.DURABLE_HEARTBEAT_SECONDS)
             )
             with keep_lease(claimed.lease, abort, lease_clock):

@@ -15,13 +15,13 @@ from django.db import Error as DatabaseError
 from django.db import connection, transaction
 
 from . import clock, coroutines, store
-from .calls import check_arguments, describe_error, log_retry, summarize_arguments
 from .conf import durable_settings
 from .dialect import write_transaction
 from .exceptions import BrokenStepTransaction, SerializationError, StepFailed, _Abort, _ControlFlow
 from .models import StepStatus, TimerKind
 from .retry import is_retryable, next_delay
 from .serialization import dumps, loads
+from .step_calls import check_arguments, describe_error, log_retry, summarize_arguments
 from .timeouts import call_with_timeout
 
 # What ``_store`` returns, with ``on_conflict``, when the step was recorded by another run.

@@ -18,6 +18,7 @@ from django.db import connection
 from . import store
 from .conf import durable_settings
 from .identity import local_suffix, pid_of, process_alive
+from .lease_clock import LeaseClock
 
 logger = logging.getLogger("django_durable")
 
@@ -63,9 +64,7 @@ def expire_dead_local_owners(own_id: str) -> int:
 
 
 @contextmanager
-def keep_lease(
-    lease: store.Lease, abort: threading.Event, clock: store.LeaseClock
-) -> Iterator[None]:
+def keep_lease(lease: store.Lease, abort: threading.Event, clock: LeaseClock) -> Iterator[None]:
     """Renew one lease in a heartbeat thread while the body runs (``run_workflow``).
 
     ``abort`` is set if the lease is lost (canceled, or taken over), so the run stops at its

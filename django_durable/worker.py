@@ -25,6 +25,7 @@ from . import clock, dialect, store, wakeups
 from .conf import durable_settings
 from .engine import Outcome, run_claimed
 from .identity import new_owner_id
+from .lease_clock import LeaseClock
 from .models import RunOutcome
 from .queues import check_queue
 from .repairs import prune_workflows
@@ -50,7 +51,7 @@ _WATCH_SPACING_SECONDS = 0.01
 class _Held:
     lease: store.Lease
     abort: threading.Event
-    clock: store.LeaseClock
+    clock: LeaseClock
     claimed_at: float = 0.0
     started: bool = False
     current_step: str = ""
@@ -82,7 +83,7 @@ class Worker:
         self.id = new_owner_id()
         self.lease_seconds = float(durable_settings.DURABLE_LEASE_SECONDS)
         self._lease_margin = float(durable_settings.DURABLE_HEARTBEAT_SECONDS)
-        self.completed = 0
+        self.runs_ended = 0  # however each ended: completed, failed, suspended or aborted
         self._stop = threading.Event()
         # The scheduler and the heartbeat stop only after the executors: leases must be
         # renewed (and cancels noticed) during the shutdown grace period too.
@@ -180,7 +181,7 @@ class Worker:
             self._shutdown(executors, helpers)
             self._guard(store.worker_stopped, self.id)
             connection.close()
-        logger.info("worker %s stopped after %d run(s)", self.id, self.completed)
+        logger.info("worker %s stopped after %d run(s)", self.id, self.runs_ended)
         if self.burst:
             self._report_timers_left()
 
@@ -235,7 +236,7 @@ class Worker:
         with self._lock:
             self._claimed += len(claimed)
             for item in claimed:
-                clock = store.LeaseClock(self.lease_seconds, self._lease_margin)
+                clock = LeaseClock(self.lease_seconds, self._lease_margin)
                 clock.renewed(began)
                 self._held[item.lease.execution_id] = _Held(
                     item.lease, threading.Event(), clock, claimed_at=time.monotonic()
@@ -318,7 +319,7 @@ class Worker:
                 RunOutcome.ABORTED,
             )
         with self._lock:
-            self.completed += 1
+            self.runs_ended += 1
         logger.info(
             "%s %s %s in %.3f s",
             item.workflow_name,

@@ -8,6 +8,7 @@ from freezegun import freeze_time
 
 from django_durable import get_workflow, signal_workflow, start_workflow, store
 from django_durable.engine import Outcome, run_claimed
+from django_durable.lease_clock import LeaseClock
 from django_durable.models import Status, StepResult, Timer, WorkflowExecution
 from tests.conftest import run_burst
 from tests.testapp.models import Ledger
@@ -128,7 +129,7 @@ def test_a_run_whose_lease_was_not_renewed_in_time_starts_no_further_step_body()
 
     eid = start_workflow("steps", n=3)
     (claimed,) = store.claim("A", 1, 60)
-    clock = store.LeaseClock(60, 5)
+    clock = LeaseClock(60, 5)
     clock.valid_until = 0.0  # as if the heartbeat had been stuck past the lease
     assert run_claimed(claimed, None, clock) is Outcome.ABORTED
     assert not SideEffect.objects.filter(execution_id=eid).exists()

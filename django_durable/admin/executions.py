@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from ..cli import age
+from ..display import age
 from ..models import LIVE_STATUSES, Status, WorkflowExecution
 from ..registry import register, scheduled_workflows
 from . import detail, scheduled

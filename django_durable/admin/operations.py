@@ -21,8 +21,8 @@ import django_durable
 
 from .. import repairs
 from ..api import start_workflow_with
-from ..cli import one_line, to_json
 from ..conf import durable_settings
+from ..display import one_line, to_json
 from ..exceptions import DurableError
 from ..models import LIVE_STATUSES, RunOutcome, StepResult, WorkflowExecution, WorkflowRun
 from ..registry import register

@@ -19,7 +19,7 @@ from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from .. import serialization
-from ..cli import to_json
+from ..display import to_json
 
 # Past these a payload is folded into <details>, so that one big value keeps the page short.
 FOLD_LINES = 12

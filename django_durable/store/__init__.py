@@ -6,6 +6,7 @@ execution was canceled, timed out or suspended). A fenced write that changes not
 ``_Abort`` and the run stops without writing anything else.
 """
 
+from ..exceptions import StepConflict
 from .cascades import cancel, end_orphans, live_descendants
 from .children import (
     CHILD_BATCH,
@@ -31,7 +32,7 @@ from .published import event_value, publish_event
 from .repairs import RETRYABLE_STATUSES, check_retryable, failed_execution_ids, fork, prune, retry
 from .runs import end_run
 from .steps import load_steps, record_failed_attempt, record_step
-from .types import ClaimedExecution, Lease, LeaseClock, RecordedStep, StepConflict
+from .types import ClaimedExecution, Lease, RecordedStep
 from .waits import (
     RECORDED,
     SIGNALED,
@@ -64,7 +65,6 @@ __all__ = [
     "start_children",
     "suspend_on_child",
     "Lease",
-    "LeaseClock",
     "RecordedStep",
     "StepConflict",
     "beat",

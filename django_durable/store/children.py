@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 
 from .. import clock, dialect, step_ids
-from ..exceptions import ExecutionConflict, _Abort
+from ..exceptions import ExecutionConflict, StepConflict, _Abort
 from ..models import (
     FINAL_STATUSES,
     RunOutcome,
@@ -27,7 +27,7 @@ from ..models import (
 )
 from ..serialization import dumps
 from .executions import Executions, fenced, pending_fields
-from .types import Lease, RecordedStep, StepConflict
+from .types import Lease, RecordedStep
 from .waits import RECORDED, SUSPENDED, wait
 
 ENDED = "ended"

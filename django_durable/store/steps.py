@@ -10,11 +10,11 @@ import functools
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections
 
 from .. import clock, dialect
-from ..exceptions import _Abort
+from ..exceptions import StepConflict, _Abort
 from ..models import Status, StepResult, StepStatus, WorkflowExecution
 from . import group_commit
 from .executions import fenced
-from .types import Lease, RecordedStep, StepConflict
+from .types import Lease, RecordedStep
 
 _STEP_COLUMNS = [
     "execution_id",

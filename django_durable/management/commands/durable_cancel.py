@@ -1,8 +1,9 @@
 from django.core.management.base import CommandError
 
 from django_durable.api import cancel_workflow
-from django_durable.cli import DurableCommand, one_line
+from django_durable.display import one_line
 from django_durable.exceptions import DurableError
+from django_durable.management.base import DurableCommand
 
 
 class Command(DurableCommand):

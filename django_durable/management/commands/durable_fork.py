@@ -1,7 +1,8 @@
 from django.core.management.base import CommandError
 
-from django_durable.cli import DurableCommand, one_line
+from django_durable.display import one_line
 from django_durable.exceptions import DurableError
+from django_durable.management.base import DurableCommand
 from django_durable.repairs import fork_workflow
 
 

@@ -1,6 +1,6 @@
 from django.core.management.base import CommandError
 
-from django_durable.cli import DurableCommand, one_line, table, to_json
+from django_durable.display import one_line, table, to_json
 from django_durable.exceptions import DurableError
 from django_durable.inspection import (
     debug_workflow,
@@ -8,6 +8,7 @@ from django_durable.inspection import (
     inspect_workflow,
     replay_workflows,
 )
+from django_durable.management.base import DurableCommand
 
 
 class Command(DurableCommand):

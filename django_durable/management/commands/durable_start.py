@@ -1,8 +1,9 @@
 from django.core.management.base import CommandError
 
 from django_durable.api import start_execution, wait_workflow
-from django_durable.cli import DurableCommand, one_line, parse_json, to_json
+from django_durable.display import one_line, to_json
 from django_durable.exceptions import DurableError
+from django_durable.management.base import DurableCommand, parse_json
 
 
 class Command(DurableCommand):

@@ -2,7 +2,7 @@ from django.core.management.base import CommandError
 
 from django_durable import clock
 from django_durable.api import get_workflow
-from django_durable.cli import DurableCommand, age, one_line, table, to_json, when
+from django_durable.display import age, one_line, table, to_json, when
 from django_durable.exceptions import DurableError
 from django_durable.inspection import (
     describe_now,
@@ -11,6 +11,7 @@ from django_durable.inspection import (
     list_workflows,
     pending_signals,
 )
+from django_durable.management.base import DurableCommand
 from django_durable.models import FINAL_STATUSES, Status
 
 

@@ -4,8 +4,8 @@ import sys
 
 from django.core.management.base import CommandError
 
-from django_durable.cli import DurableCommand
 from django_durable.exceptions import UnknownQueue
+from django_durable.management.base import DurableCommand
 from django_durable.worker import Worker
 
 
