@@ -9,16 +9,35 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
+from django.core.signals import setting_changed
 from django.utils import timezone
 
 _offset = dt.timedelta(0)
+_UNREAD = object()
+# timezone.now()'s choice between aware UTC and naive local time, read once: reading
+# USE_TZ through the settings' proxy costs as much as the clock itself, twice a step.
+_tz: object = _UNREAD
 
 
 def now() -> dt.datetime:
     """The current time as the engine sees it (``timezone.now()`` plus any offset)."""
+    global _tz
+    if _tz is _UNREAD:
+        _tz = dt.UTC if settings.USE_TZ else None
+    moment = dt.datetime.now(_tz)  # looked up at each call, so that freezegun can stand in
     if _offset:
-        return timezone.now() + _offset
-    return timezone.now()
+        return moment + _offset
+    return moment
+
+
+def _forget_time_zone(*, setting: str, **kwargs) -> None:
+    global _tz
+    if setting == "USE_TZ":
+        _tz = _UNREAD
+
+
+setting_changed.connect(_forget_time_zone)
 
 
 def offset() -> dt.timedelta:

@@ -106,10 +106,29 @@ def summarize_arguments(args: tuple, kwargs: dict) -> str:
     """A short, bounded ``repr`` of a step's arguments, kept beside its result for people."""
     if not args and not kwargs:
         return ""
-    parts = [_SUMMARY.repr(value) for value in args]
-    parts += [f"{key}={_SUMMARY.repr(value)}" for key, value in kwargs.items()]
+    parts = [_summary(value) for value in args]
+    parts += [f"{key}={_summary(value)}" for key, value in kwargs.items()]
     text = ", ".join(parts)
     return text if len(text) <= SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 1] + "…"
+
+
+# Below these, reprlib returns the plain repr: it cuts an int's past 40 characters
+# (``maxlong``) and a str's or any other value's past 80.
+_SHORT_INT = 10**38
+_SHORT_STR = _SUMMARY.maxstring - 2  # its two quotes
+
+
+def _summary(value: Any) -> str:
+    # The usual step argument, a short int or str, without reprlib's dispatch (~1 µs).
+    kind = type(value)
+    if kind is int:
+        if -_SHORT_INT < value < _SHORT_INT:
+            return repr(value)
+    elif kind is str and len(value) <= _SHORT_STR:
+        text = repr(value)
+        if len(text) <= _SUMMARY.maxstring:  # escapes can make it longer
+            return text
+    return _SUMMARY.repr(value)
 
 
 def log_retry(execution_id: str, step_id: str, attempt: int, error: BaseException, delay) -> None:

@@ -11,7 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from django_durable import start_workflow
+from django_durable import start_workflow, step_calls
 from django_durable.models import Status, StepResult, WorkflowExecution
 from tests.conftest import MANAGE, manage, run_burst, status_of
 
@@ -32,6 +32,34 @@ def test_inspect_step_shows_arguments_result_attempts_and_timings():
     assert f"arguments: '{eid}', 's1', 0.0" in out
     assert "attempts:  1" in out
     assert 'result:\n"s1"' in out
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        0,
+        -(10**38) + 1,
+        10**38 - 1,
+        10**38,  # 39 digits: the plain repr still fits
+        -(10**39),  # 41 characters: cut
+        10**60,
+        True,
+        None,
+        1.5e300,
+        "",
+        "x" * 78,
+        "x" * 79,  # its repr is 81 characters: cut
+        "\n" * 40,  # short, but its repr is not
+        "é" * 78,
+        "x" * 500,
+        [1, "two", 3.0],
+    ],
+)
+def test_the_arguments_summary_is_reprlibs_cut_for_every_value(value):
+    # The summary skips reprlib for short ints and strs; it must say what reprlib says.
+    expected = step_calls._SUMMARY.repr(value)
+    assert step_calls.summarize_arguments((value,), {}) == expected
+    assert step_calls.summarize_arguments((), {"k": value}) == f"k={expected}"
 
 
 def test_inspect_step_of_a_failed_step_prints_its_traceback():

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
-from django.test import TestCase
+from django.test import TestCase, override_settings
 from django.utils import timezone
 
 from django_durable import clock, get_workflow, signal_workflow, start_workflow
@@ -31,6 +31,16 @@ def test_a_day_long_workflow_finishes_at_once_and_ctx_now_moves_with_the_clock()
     assert info.result["total"] == 2 * sum(range(30))
     assert info.result["slept"] >= 86400
     assert clock.offset() > dt.timedelta(hours=23)  # the clock moved, and stays moved
+
+
+def test_the_engines_clock_follows_use_tz_as_timezone_now_does():
+    # The clock reads USE_TZ once; a changed setting (override_settings) must be seen.
+    assert clock.now().tzinfo is dt.UTC
+    with override_settings(USE_TZ=False):
+        naive = clock.now()
+        assert naive.tzinfo is None
+        assert abs(naive - timezone.now()) < dt.timedelta(seconds=5)
+    assert clock.now().tzinfo is dt.UTC
 
 
 @pytest.mark.django_db
