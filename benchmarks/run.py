@@ -610,7 +610,13 @@ def main() -> None:
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
     postgres = not args.no_postgres and ensure_postgres()
-    dbos = not args.no_dbos and Path(DBOS_PY).exists()
+    if not args.no_dbos and not Path(DBOS_PY).exists():
+        # A run without DBOS has no "vs DBOS" column: say so rather than print one half-empty.
+        sys.exit(
+            f"benchmarks/run.py: DBOS's Python is not at {DBOS_PY} (BENCH_DBOS_PYTHON): run "
+            "through scripts/bench, which makes its venv, or pass --no-dbos"
+        )
+    dbos = not args.no_dbos
     cases = build_cases(sizes, postgres, dbos)
     if args.only:
         wanted = [text.strip().lower() for text in args.only.split(",") if text.strip()]
