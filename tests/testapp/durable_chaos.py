@@ -34,12 +34,12 @@ def chaos_step(execution_id, step, epoch, seconds):
             time.sleep(seconds)
         SideEffect.objects.filter(pk=row.pk).update(finished=time.time())
     except BaseException:
-        _note_end(row.pk)
+        note_end(row.pk)
         raise
     return step
 
 
-def _note_end(pk):
+def note_end(pk):
     """The body ends here but the database cannot say so: tell the chaos runner by a file."""
     directory = os.environ.get("DURABLE_CHAOS_ENDS")
     if directory:

@@ -9,6 +9,7 @@ try:
 except ImportError:
     from django_tasks import task
 
+from .durable_chaos import note_end
 from .models import SideEffect
 
 
@@ -80,6 +81,12 @@ def chaos_task(context, key, seconds):
     row = SideEffect.objects.create(
         execution_id=key, step="task", pid=os.getpid(), epoch=context.attempt, started=time.time()
     )
-    time.sleep(seconds)
-    SideEffect.objects.filter(pk=row.pk).update(finished=time.time())
+    try:
+        time.sleep(seconds)
+        SideEffect.objects.filter(pk=row.pk).update(finished=time.time())
+    except BaseException:
+        # The end could not be written (the database went away): say so by a file, as the
+        # chaos steps do, or the runner takes the body for running until its worker's kill.
+        note_end(row.pk)
+        raise
     return key
