@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command, get_commands, load_command_class
+from django.db import connection
 
 import django_durable
 from django_durable import cancel_workflow, signal_workflow, start_workflow
+from django_durable.management.base import require_migrated
 from tests.conftest import MANAGE, run_burst
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -61,6 +63,30 @@ def test_commands_before_migrate_say_run_migrate_in_one_line(tmp_path):
     assert later[0] == "0003_run_log_workers_repairs"
     assert f"tables are not up to date ({', '.join(later)} not applied)" in behind.stderr
     assert "Traceback" not in behind.stderr
+
+
+def test_a_command_against_an_unreachable_database_says_so_in_one_line():
+    env = dict(os.environ, DATABASE_URL="postgres://postgres@127.0.0.1:1/nowhere")
+    env.pop("DURABLE_USE_TEST_DB", None)
+    result = subprocess.run(
+        [sys.executable, str(MANAGE), "durable_status"], capture_output=True, text=True, env=env
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("CommandError: cannot reach the database: ")
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.skipif(
+    connection.vendor == "sqlite",
+    reason="the test database may be in memory: its connection cannot be dropped and remade",
+)
+def test_a_command_whose_connection_dropped_before_its_first_query_tries_a_new_one():
+    # As when a worker starts while the server restarts or its backend is terminated: the
+    # table check must not call the database unreachable for a connection lost once.
+    connection.ensure_connection()
+    connection.connection.close()  # under Django: its next query meets a dead connection
+    require_migrated()
+    assert connection.is_usable()
 
 
 def test_the_worker_logs_why_a_run_failed(caplog):

@@ -32,12 +32,18 @@ def require_migrated() -> None:
         if module.name[0].isdigit()
     }
     try:
-        recorder = MigrationRecorder(connection)
-        applied = (
-            {name for app, name in recorder.applied_migrations() if app == "django_durable"}
-            if recorder.has_table()
-            else set()
-        )
+        try:
+            applied = _applied_migrations()
+        except DatabaseError:
+            if connection.connection is None:
+                raise  # it could not connect: saying so at once is the answer
+            # Connected, then dropped (a terminated backend, a server restarting under us):
+            # one more try on a new connection before calling the database unreachable.
+            try:
+                connection.close()
+            except DatabaseError:
+                pass  # closing a dead connection can fail too; it is let go all the same
+            applied = _applied_migrations()
     except DatabaseError as exc:
         raise CommandError(f"cannot reach the database: {one_line(exc)}") from None
     missing = sorted(expected - applied)
@@ -52,6 +58,13 @@ def require_migrated() -> None:
         f"Django Durable's tables are not up to date ({', '.join(missing)} not applied): run "
         "`python manage.py migrate`"
     )
+
+
+def _applied_migrations() -> set[str]:
+    recorder = MigrationRecorder(connection)
+    if not recorder.has_table():
+        return set()
+    return {name for app, name in recorder.applied_migrations() if app == "django_durable"}
 
 
 def parse_json(text: str | None, option: str = "--input", *, require_object: bool = True) -> Any:
