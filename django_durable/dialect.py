@@ -156,7 +156,6 @@ _hot_cursor = threading.local()
 
 
 @functools.lru_cache(maxsize=16)
-@functools.lru_cache(maxsize=64)
 def _qmark(sql: str) -> str:
     # sqlite3's placeholder; the engine's SQL has no literal '%' (Django's rewrite handles one).
     # Cached: the hot path's few statements come back at every step, and rewriting one costs
